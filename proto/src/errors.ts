@@ -1,0 +1,77 @@
+import { status as Status } from '@grpc/grpc-js';
+
+/**
+ * Every error code eosd can report, with the gRPC status it travels as and whether a caller may
+ * retry. Codes are API: they are documented in docs/reference/errors.md, never renamed and never
+ * reused.
+ */
+export const ERROR_CODES = {
+  EOS_CONFIG_INVALID: { grpc: Status.INVALID_ARGUMENT, retryable: false },
+  EOS_MANIFEST_INVALID: { grpc: Status.INVALID_ARGUMENT, retryable: false },
+  EOS_INVALID_ARGUMENT: { grpc: Status.INVALID_ARGUMENT, retryable: false },
+  EOS_NOT_FOUND: { grpc: Status.NOT_FOUND, retryable: false },
+  EOS_ALREADY_EXISTS: { grpc: Status.ALREADY_EXISTS, retryable: false },
+  EOS_ILLEGAL_STATE: { grpc: Status.FAILED_PRECONDITION, retryable: false },
+  EOS_PROTOCOL_MISMATCH: { grpc: Status.FAILED_PRECONDITION, retryable: false },
+  EOS_UNAUTHENTICATED: { grpc: Status.UNAUTHENTICATED, retryable: false },
+  EOS_PERMISSION_DENIED: { grpc: Status.PERMISSION_DENIED, retryable: false },
+  EOS_RATE_LIMITED: { grpc: Status.RESOURCE_EXHAUSTED, retryable: true },
+  EOS_RESOURCE_EXHAUSTED: { grpc: Status.RESOURCE_EXHAUSTED, retryable: false },
+  EOS_AGENT_SPAWN_FAILED: { grpc: Status.UNAVAILABLE, retryable: true },
+  EOS_AGENT_START_TIMEOUT: { grpc: Status.DEADLINE_EXCEEDED, retryable: true },
+  EOS_AGENT_EXITED: { grpc: Status.UNAVAILABLE, retryable: true },
+  EOS_AGENT_CRASH_LOOP: { grpc: Status.FAILED_PRECONDITION, retryable: false },
+  EOS_AGENT_FAILED: { grpc: Status.UNKNOWN, retryable: false },
+  EOS_SHUTTING_DOWN: { grpc: Status.UNAVAILABLE, retryable: true },
+  EOS_UNAVAILABLE: { grpc: Status.UNAVAILABLE, retryable: true },
+  EOS_UNIMPLEMENTED: { grpc: Status.UNIMPLEMENTED, retryable: false },
+  EOS_INTERNAL: { grpc: Status.INTERNAL, retryable: false },
+} as const satisfies Record<string, { grpc: Status; retryable: boolean }>;
+
+/** One of the documented `EOS_*` codes. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Options for {@link EosError}. */
+export interface EosErrorOptions {
+  cause?: unknown;
+  /** Structured, JSON-safe context; never secrets. */
+  details?: Record<string, unknown>;
+}
+
+/**
+ * The one error class of eosd. Match on `code` (see {@link isEosError}), never on `instanceof`
+ * or on the message: errors cross process boundaries and two copies of a package may be loaded.
+ */
+export class EosError extends Error {
+  override readonly name = 'EosError';
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: EosErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options.details;
+  }
+
+  /** Whether the same call may succeed if retried later. */
+  get retryable(): boolean {
+    return ERROR_CODES[this.code].retryable;
+  }
+}
+
+/** Whether `value` is a known `EOS_*` code. */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
+}
+
+/**
+ * Whether `err` carries an `EOS_*` code (optionally a given one). Checks the `code` property, not
+ * the class, so it works on errors from another copy of this package.
+ */
+export function isEosError(err: unknown, code?: ErrorCode): err is EosError {
+  if (typeof err !== 'object' || err === null) {
+    return false;
+  }
+  const actual = (err as { code?: unknown }).code;
+  return isErrorCode(actual) && (code === undefined || actual === code);
+}

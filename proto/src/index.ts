@@ -1,0 +1,32 @@
+/**
+ * @module @everythingos/proto
+ *
+ * The wire contracts of EverythingOS: the `.proto` loaders, generated types, the protocol
+ * version, the `EOS_*` error codes and their gRPC mapping, the bootstrap frame and the per-call
+ * MAC. Every process boundary in eosd speaks these.
+ *
+ * ```ts
+ * import { loadAgentProto, EosError, isEosError } from '@everythingos/proto';
+ * const { eos } = loadAgentProto();
+ * ```
+ */
+export { ERROR_CODES, EosError, isEosError, isErrorCode } from './errors.js';
+export type { ErrorCode, EosErrorOptions } from './errors.js';
+export { ERROR_CODE_METADATA_KEY, toServiceError, fromServiceError } from './grpc-errors.js';
+export type { ServerErrorObject } from './grpc-errors.js';
+export {
+  PROTO_ROOT,
+  AGENT_PROTO_FILE,
+  CONTROL_PROTO_FILE,
+  agentPackageDefinition,
+  controlPackageDefinition,
+  loadAgentProto,
+  loadControlProto,
+  loadAllProtos,
+} from './load.js';
+export { encodeBootstrap, decodeBootstrap, MAX_BOOTSTRAP_BYTES } from './bootstrap.js';
+export type { Bootstrap } from './bootstrap.js';
+export { computeCallMac } from './call-auth.js';
+export { PROTOCOL_VERSION } from './version.js';
+export type * as agentV1 from './gen/eos/agent/v1/index.js';
+export type * as controlV1 from './gen/eos/control/v1/index.js';
