@@ -30,3 +30,12 @@ export { computeCallMac } from './call-auth.js';
 export { PROTOCOL_VERSION } from './version.js';
 export type * as agentV1 from './gen/eos/agent/v1/index.js';
 export type * as controlV1 from './gen/eos/control/v1/index.js';
+export {
+  AgentManifestSchema,
+  parseManifest,
+  CHANNEL_NAME,
+  AGENT_ID,
+  RISK_TIERS,
+  CAPABILITIES,
+} from './manifest.js';
+export type { AgentManifest, AgentManifestInput, RiskTier, Capability } from './manifest.js';

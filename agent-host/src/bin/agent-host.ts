@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// agent-host: the process that runs one agent. Started by the supervisor only, with the bootstrap
+// on fd 3. Process globals are captured here, before any author code is imported.
+import { createHostLogger } from '../host-log.js';
+import { readBootstrap } from '../read-bootstrap.js';
+import { EXIT, runAgent } from '../run-agent.js';
+
+const realExit = process.exit.bind(process) as (code?: number) => never;
+const writeStdout = process.stdout.write.bind(process.stdout);
+let log = createHostLogger((line) => writeStdout(line), undefined);
+
+function exit(code: number): never {
+  // Let stdout flush the last log lines before the process ends.
+  process.stdout.write('', () => realExit(code));
+  setTimeout(() => realExit(code), 500).unref();
+  return undefined as never;
+}
+
+process.exit = ((code?: number) => {
+  log('warn', { code }, 'agent code called process.exit; ignored (the supervisor decides when an agent stops)');
+  return undefined as never;
+}) as typeof process.exit;
+
+process.on('uncaughtException', (err) => {
+  log('fatal', { err, code: 'EOS_AGENT_FAILED' }, 'uncaught exception');
+  exit(EXIT.agentFailed);
+});
+process.on('unhandledRejection', (err) => {
+  log('fatal', { err, code: 'EOS_AGENT_FAILED' }, 'unhandled rejection');
+  exit(EXIT.agentFailed);
+});
+
+try {
+  const { bootstrap, closed } = await readBootstrap();
+  log = createHostLogger((line) => writeStdout(line), bootstrap.agentId);
+  await runAgent({ bootstrap, lifelineClosed: closed, log, exit });
+} catch (err) {
+  log('fatal', { err }, 'agent-host failed before the agent started');
+  exit(EXIT.protocol);
+}

@@ -1,0 +1,178 @@
+import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { pathToFileURL } from 'node:url';
+import {
+  EosError,
+  fromServiceError,
+  loadAgentProto,
+  parseManifest,
+  PROTOCOL_VERSION,
+  type Bootstrap,
+  type agentV1,
+} from '@everythingos/proto';
+import { ATTACH_RUNTIME, type AgentLifecycle, type AgentRuntime } from '@everythingos/sdk';
+import { CallSigner } from './call-signer.js';
+import type { HostLogger } from './host-log.js';
+import { HostRuntime } from './host-runtime.js';
+
+/** Exit codes of agent-host; the supervisor reports them as the agent's last exit. */
+export const EXIT = {
+  /** Stopped on request. */
+  clean: 0,
+  /** Author code threw, or the package is not a valid agent. */
+  agentFailed: 1,
+  /** The supervisor went away (session or lifeline lost). */
+  supervisorLost: 2,
+  /** Bootstrap or handshake failed. */
+  protocol: 3,
+} as const;
+
+export interface RunAgentOptions {
+  bootstrap: Bootstrap;
+  /** Resolves when the supervisor's lifeline pipe closes. */
+  lifelineClosed: Promise<void>;
+  log: HostLogger;
+  /** The real process.exit, captured before any author code loaded. */
+  exit: (code: number) => never;
+}
+
+function hello(client: agentV1.AgentServiceClient, signer: CallSigner): Promise<agentV1.HelloResponse__Output> {
+  return new Promise((resolve, reject) => {
+    client.hello(
+      { auth: signer.sign('Hello', ''), protocolVersion: PROTOCOL_VERSION, pid: process.pid },
+      { deadline: Date.now() + 10_000 },
+      (err: ServiceError | null, res?: agentV1.HelloResponse__Output) => {
+        if (err !== null || res === undefined) {
+          reject(fromServiceError(err));
+        } else {
+          resolve(res);
+        }
+      },
+    );
+  });
+}
+
+async function loadAgent(entryPath: string): Promise<{ attach: (rt: AgentRuntime) => AgentLifecycle }> {
+  const mod = (await import(pathToFileURL(entryPath).href)) as { default?: unknown };
+  const Ctor = mod.default;
+  if (typeof Ctor !== 'function') {
+    throw new EosError('EOS_AGENT_FAILED', `${entryPath} has no default export class; export default a subclass of Agent`);
+  }
+  const instance = new (Ctor as new () => Record<PropertyKey, unknown>)();
+  const attach = instance[ATTACH_RUNTIME];
+  if (typeof attach !== 'function') {
+    throw new EosError('EOS_AGENT_FAILED', `the default export of ${entryPath} does not extend Agent from @everythingos/sdk`);
+  }
+  return { attach: (rt) => (attach as (rt: AgentRuntime) => AgentLifecycle).call(instance, rt) };
+}
+
+/**
+ * Runs one agent to completion: handshake, load the package, onStart, ready, then events until
+ * the supervisor asks for shutdown or disappears. Never returns: it ends the process.
+ */
+export async function runAgent(opts: RunAgentOptions): Promise<never> {
+  const { bootstrap, log, exit } = opts;
+  const signer = new CallSigner(bootstrap.sessionKey);
+  const { eos } = loadAgentProto();
+  const client = new eos.agent.v1.AgentService(`unix:${bootstrap.socketPath}`, credentials.createInsecure());
+
+  void opts.lifelineClosed.then(() => {
+    log('error', {}, 'supervisor lifeline closed; exiting');
+    exit(EXIT.supervisorLost);
+  });
+
+  let helloRes: agentV1.HelloResponse__Output;
+  try {
+    helloRes = await hello(client, signer);
+  } catch (err) {
+    log('error', { err }, 'handshake failed');
+    return exit(EXIT.protocol);
+  }
+  const manifest = parseManifest(JSON.parse(helloRes.manifestJson.toString('utf8')), 'supervisor hello');
+
+  let stopping = false;
+  let lifecycle: AgentLifecycle | undefined;
+  let tickTimer: NodeJS.Timeout | undefined;
+  let heartbeatTimer: NodeJS.Timeout | undefined;
+
+  const runtime = new HostRuntime({
+    agentId: helloRes.agentId,
+    manifest,
+    client,
+    signer,
+    log,
+    onShutdown: (graceMs, reason) => {
+      if (stopping) {
+        return;
+      }
+      stopping = true;
+      clearInterval(tickTimer);
+      clearInterval(heartbeatTimer);
+      log('info', { graceMs, reason }, 'shutdown requested');
+      const stopDone = lifecycle === undefined ? Promise.resolve() : lifecycle.stop();
+      void stopDone
+        .then(
+          () => EXIT.clean,
+          (err: unknown) => {
+            log('error', { err }, 'onStop failed');
+            return EXIT.agentFailed;
+          },
+        )
+        .then((code) => {
+          runtime.close();
+          client.close();
+          exit(code);
+        });
+    },
+    onSessionLost: (err) => {
+      log('error', { err }, 'session with the supervisor lost; exiting');
+      exit(EXIT.supervisorLost);
+    },
+  });
+  runtime.openSession();
+
+  try {
+    const agent = await loadAgent(helloRes.entryPath);
+    lifecycle = agent.attach(runtime);
+    await lifecycle.start();
+  } catch (err) {
+    log('error', { err }, 'agent failed to start');
+    return exit(EXIT.agentFailed);
+  }
+  if (stopping) {
+    return new Promise<never>(() => {});
+  }
+  runtime.sendReady();
+  log('info', { tickRateMs: helloRes.tickRateMs }, 'agent ready');
+
+  const started = lifecycle;
+  if (helloRes.tickRateMs > 0) {
+    let ticking = false;
+    tickTimer = setInterval(() => {
+      if (ticking || stopping) {
+        return;
+      }
+      ticking = true;
+      started
+        .tick()
+        .catch((err: unknown) => log('error', { err }, 'onTick failed'))
+        .finally(() => {
+          ticking = false;
+        });
+    }, helloRes.tickRateMs);
+  }
+  heartbeatTimer = setInterval(() => {
+    started
+      .health()
+      .then(
+        (h) => h,
+        (err: unknown) => ({ status: 'unhealthy', details: { error: String(err) } }),
+      )
+      .then((h) => {
+        if (!stopping) {
+          runtime.sendHeartbeat(h);
+        }
+      })
+      .catch((err: unknown) => log('warn', { err }, 'heartbeat not sent'));
+  }, helloRes.heartbeatIntervalMs);
+  return new Promise<never>(() => {});
+}

@@ -1,0 +1,82 @@
+import { z } from 'zod';
+import { EosError } from './errors.js';
+
+/**
+ * Channel names are exact: lowercase segments separated by `.`, `:`, `-` or `_`. No wildcards:
+ * an agent declares every channel it publishes or subscribes to.
+ */
+export const CHANNEL_NAME = /^[a-z0-9](?:[a-z0-9._:-]{0,126}[a-z0-9])?$/;
+
+/** Agent ids: what config, sockets, uids and the ledger key on. 63 bytes keeps socket paths short. */
+export const AGENT_ID = /^[a-z][a-z0-9-]{0,62}$/;
+
+export const RISK_TIERS = ['low', 'medium', 'high'] as const;
+/** How much an agent can harm; each tier adds controls (see docs/guides/tiers.md). */
+export type RiskTier = (typeof RISK_TIERS)[number];
+
+export const CAPABILITIES = [
+  'model:call',
+  'memory:read',
+  'memory:write',
+  'network:http',
+  'eventbus:publish',
+  'eventbus:subscribe',
+  'ledger:write',
+  'secrets:use',
+  'state:read',
+  'state:write',
+] as const;
+export type Capability = (typeof CAPABILITIES)[number];
+
+const channel = z.string().regex(CHANNEL_NAME, 'channel names are exact lowercase names such as "demo.ping"; no wildcards');
+
+const channelList = z
+  .array(channel)
+  .max(256)
+  .default([])
+  .refine((list) => new Set(list).size === list.length, 'channels must not repeat');
+
+/** The `everythingos` field of an agent package's package.json, as the supervisor validates it. */
+export const AgentManifestSchema = z
+  .strictObject({
+    id: z.string().regex(AGENT_ID, 'ids are lowercase letters, digits and dashes, start with a letter, at most 63 long'),
+    name: z.string().min(1).max(128),
+    version: z.string().regex(/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/, 'a semver version such as 1.2.3'),
+    description: z.string().min(10).max(1000),
+    tier: z.enum(RISK_TIERS),
+    /** Why this agent needs its tier; required (non-blank) for `high`. */
+    riskJustification: z.string().max(2000).default(''),
+    publish: channelList,
+    subscribe: channelList,
+    capabilities: z.array(z.enum(CAPABILITIES)).default([]),
+    /** Period of `onTick` in milliseconds; 0 = no ticks. @defaultValue 0 */
+    tickRateMs: z.number().int().min(0).max(86_400_000).default(0),
+  })
+  .superRefine((m, ctx) => {
+    if (m.tier === 'high' && m.riskJustification.trim() === '') {
+      ctx.addIssue({ code: 'custom', path: ['riskJustification'], message: 'a high-tier agent needs a riskJustification' });
+    }
+    if (m.tickRateMs > 0 && m.tickRateMs < 10) {
+      ctx.addIssue({ code: 'custom', path: ['tickRateMs'], message: 'tickRateMs must be 0 (off) or at least 10' });
+    }
+  });
+
+/** What an author writes in package.json. */
+export type AgentManifestInput = z.input<typeof AgentManifestSchema>;
+/** A validated manifest with defaults applied. */
+export type AgentManifest = z.output<typeof AgentManifestSchema>;
+
+/**
+ * Validates a manifest read as data (never by running agent code).
+ * @throws EosError `EOS_MANIFEST_INVALID` listing every problem at once.
+ */
+export function parseManifest(raw: unknown, source: string): AgentManifest {
+  const r = AgentManifestSchema.safeParse(raw);
+  if (!r.success) {
+    throw new EosError('EOS_MANIFEST_INVALID', `invalid agent manifest (${source}):\n${z.prettifyError(r.error)}`, {
+      cause: r.error,
+      details: { source, issues: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
+    });
+  }
+  return Object.freeze(r.data);
+}

@@ -1,0 +1,34 @@
+/**
+ * @module @everythingos/sdk
+ *
+ * What agent authors depend on: the {@link Agent} base class, the manifest schema and types,
+ * and the `EOS_*` error helpers.
+ *
+ * ```ts
+ * import { Agent } from '@everythingos/sdk';
+ * export default class Hello extends Agent {
+ *   protected override async onStart() { this.log('info', 'hello'); }
+ * }
+ * ```
+ */
+export { Agent } from './agent.js';
+export { ATTACH_RUNTIME } from './runtime.js';
+export type {
+  AgentEvent,
+  AgentLifecycle,
+  AgentRuntime,
+  ActOptions,
+  ActResult,
+  EmitOptions,
+  EventHandler,
+  FetchInit,
+  FetchResult,
+  HealthStatus,
+  LogLevel,
+  Priority,
+  RecalledMemory,
+  SanitizeResult,
+  ThinkOptions,
+} from './runtime.js';
+export { EosError, isEosError, AgentManifestSchema, parseManifest } from '@everythingos/proto';
+export type { AgentManifest, AgentManifestInput, ErrorCode, RiskTier, Capability } from '@everythingos/proto';

@@ -1,0 +1,454 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import type { Logger } from 'pino';
+import { EosError, encodeBootstrap, PROTOCOL_VERSION } from '@everythingos/proto';
+import type { AgentSpec } from '../config/schema.js';
+import type { AgentPackage } from '../manifest/read-agent-package.js';
+import { CallVerifier } from '../rpc/call-verifier.js';
+import type { AgentServer } from '../rpc/agent-server.js';
+import { transition, type AgentEvent, type AgentState } from './agent-state.js';
+import { splitLines } from './line-splitter.js';
+import { decideRestart, type ExitInfo, type RestartHistory } from './restart-policy.js';
+
+/** pino's numeric levels to method names, for re-emitting agent-host lines. */
+const PINO_LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = {
+  10: 'trace',
+  20: 'debug',
+  30: 'info',
+  40: 'warn',
+  50: 'error',
+  60: 'fatal',
+};
+
+/** How the runner starts processes; injected so tests and the sandbox can replace it. */
+export interface SpawnPlan {
+  file: string;
+  args: string[];
+  uid: number | undefined;
+  gid: number | undefined;
+  cwd: string;
+  env: Record<string, string>;
+}
+
+export interface AgentRunnerOptions {
+  spec: AgentSpec;
+  pkg: AgentPackage;
+  server: AgentServer;
+  /** Path of the agent's socket as the agent sees it. */
+  socketPath: string;
+  /** uid/gid for the agent; undefined = the supervisor's own (dev mode without root). */
+  uid: number | undefined;
+  homeDir: string;
+  agentHostPath: string;
+  log: Logger;
+  now?: () => number;
+  random?: () => number;
+}
+
+/** A snapshot for `agents ls` and status. */
+export interface AgentSnapshot {
+  id: string;
+  name: string;
+  version: string;
+  tier: string;
+  state: AgentState;
+  pid: number;
+  uid: number;
+  startedAtMs: number;
+  restarts: number;
+  memoryBytes: number;
+  lastExit: string;
+  packageDir: string;
+  restart: string;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+function describeExit(exit: ExitInfo): string {
+  return exit.signal !== null ? `signal ${exit.signal}` : `exit ${exit.code ?? '?'}`;
+}
+
+/**
+ * One configured agent: its process, its state machine, its restart policy. Operator operations
+ * (start, stop, restart) are serialised; process events (ready, exit, hang) drive the same
+ * state machine.
+ */
+export class AgentRunner {
+  readonly #o: AgentRunnerOptions;
+  readonly #now: () => number;
+  readonly #random: () => number;
+  #state: AgentState = 'stopped';
+  #child: ChildProcess | undefined;
+  #lifeline: Writable | undefined;
+  #exited: Promise<ExitInfo> | undefined;
+  #startedAtMs = 0;
+  #spawnedAtMs = 0;
+  #restarts = 0;
+  #lastExit = '';
+  #history: RestartHistory = { restartTimesMs: [], consecutiveFailures: 0 };
+  #backoffTimer: NodeJS.Timeout | undefined;
+  #startTimer: NodeJS.Timeout | undefined;
+  #watchdog: NodeJS.Timeout | undefined;
+  #lastHeartbeatMs = 0;
+  #readyWaiters: Waiter[] = [];
+  #opTail: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  constructor(opts: AgentRunnerOptions) {
+    this.#o = opts;
+    this.#now = opts.now ?? Date.now;
+    this.#random = opts.random ?? Math.random;
+  }
+
+  get id(): string {
+    return this.#o.spec.id;
+  }
+
+  get state(): AgentState {
+    return this.#state;
+  }
+
+  get spec(): AgentSpec {
+    return this.#o.spec;
+  }
+
+  /**
+   * Starts the agent and resolves once it is running.
+   * @throws EosError `EOS_ILLEGAL_STATE` (already starting/running/stopping), `EOS_AGENT_EXITED`
+   *   (died before ready), `EOS_AGENT_START_TIMEOUT`, `EOS_AGENT_SPAWN_FAILED`.
+   */
+  start(): Promise<void> {
+    return this.#op(async () => {
+      if (this.#closed) {
+        throw new EosError('EOS_SHUTTING_DOWN', 'the daemon is shutting down');
+      }
+      if (this.#state === 'stopped' || this.#state === 'errored') {
+        this.#history = { restartTimesMs: [], consecutiveFailures: 0 };
+      }
+      clearTimeout(this.#backoffTimer);
+      this.#to('start', 'operator start');
+      const ready = this.#waitReady();
+      this.#spawn();
+      await ready;
+    });
+  }
+
+  /** Stops the agent (graceful shutdown → SIGTERM → SIGKILL) and resolves once its process has exited. */
+  stop(reason = 'operator stop'): Promise<void> {
+    return this.#op(() => this.#stopNow(reason));
+  }
+
+  /** Stops, then starts. */
+  restart(): Promise<void> {
+    return this.#op(async () => {
+      await this.#stopNow('operator restart');
+      this.#history = { restartTimesMs: [], consecutiveFailures: 0 };
+      this.#to('start', 'operator restart');
+      const ready = this.#waitReady();
+      this.#spawn();
+      await ready;
+    });
+  }
+
+  /** Stops for good (daemon shutdown): no restart can follow. */
+  async close(reason: string): Promise<void> {
+    this.#closed = true;
+    await this.#op(() => this.#stopNow(reason));
+  }
+
+  async snapshot(): Promise<AgentSnapshot> {
+    const pid = this.#child?.pid ?? 0;
+    return {
+      id: this.#o.spec.id,
+      name: this.#o.pkg.manifest.name,
+      version: this.#o.pkg.manifest.version,
+      tier: this.#o.spec.tier,
+      state: this.#state,
+      pid: this.#state === 'starting' || this.#state === 'running' || this.#state === 'stopping' ? pid : 0,
+      uid: this.#o.uid ?? process.getuid?.() ?? 0,
+      startedAtMs: this.#state === 'running' ? this.#startedAtMs : 0,
+      restarts: this.#restarts,
+      memoryBytes: pid > 0 ? await rssBytes(pid) : 0,
+      lastExit: this.#lastExit,
+      packageDir: this.#o.pkg.dir,
+      restart: this.#o.spec.restart,
+    };
+  }
+
+  #op<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#opTail.then(fn);
+    this.#opTail = run.catch(() => undefined);
+    return run;
+  }
+
+  #to(event: AgentEvent, reason: string): void {
+    const from = this.#state;
+    const to = transition(from, event);
+    this.#state = to;
+    const level = to === 'errored' ? 'error' : to === 'backoff' ? 'warn' : 'info';
+    this.#o.log[level]({ from, to, event, reason }, 'agent state changed');
+  }
+
+  #waitReady(): Promise<void> {
+    return new Promise<void>((resolve, reject) => this.#readyWaiters.push({ resolve, reject }));
+  }
+
+  #settleReady(err?: Error): void {
+    const waiters = this.#readyWaiters;
+    this.#readyWaiters = [];
+    for (const w of waiters) {
+      if (err === undefined) {
+        w.resolve();
+      } else {
+        w.reject(err);
+      }
+    }
+  }
+
+  async #stopNow(reason: string): Promise<void> {
+    switch (this.#state) {
+      case 'stopped':
+      case 'errored':
+        return;
+      case 'backoff':
+        clearTimeout(this.#backoffTimer);
+        this.#to('stop', reason);
+        return;
+      case 'stopping':
+        await this.#exited;
+        return;
+      case 'starting':
+      case 'running':
+        break;
+    }
+    this.#to('stop', reason);
+    const exited = this.#exited;
+    if (exited === undefined) {
+      return;
+    }
+    const { stopGraceMs, killTimeoutMs } = this.#o.spec;
+    if (this.#o.server.requestShutdown(stopGraceMs, reason) && (await within(exited, stopGraceMs))) {
+      return;
+    }
+    this.#kill('SIGTERM');
+    if (await within(exited, killTimeoutMs)) {
+      return;
+    }
+    this.#o.log.warn({ killTimeoutMs }, 'agent ignored SIGTERM; sending SIGKILL');
+    this.#kill('SIGKILL');
+    await exited;
+  }
+
+  #kill(signal: NodeJS.Signals): void {
+    const pid = this.#child?.pid;
+    if (pid === undefined) {
+      return;
+    }
+    try {
+      // The agent leads its own process group (detached): signal the whole group.
+      process.kill(-pid, signal);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') {
+        this.#o.log.warn({ err, signal }, 'kill failed');
+      }
+    }
+  }
+
+  #spawn(): void {
+    const { spec, pkg } = this.#o;
+    const sessionKey = randomBytes(32);
+    this.#o.server.bind({
+      verifier: new CallVerifier(sessionKey, this.#now),
+      onReady: () => this.#onReady(),
+      onHeartbeat: () => {
+        this.#lastHeartbeatMs = this.#now();
+      },
+    });
+    const heapMiB = Math.max(16, Math.floor((spec.limits.memoryBytes / (1024 * 1024)) * 0.75));
+    const plan: SpawnPlan = {
+      file: process.execPath,
+      args: [`--max-old-space-size=${heapMiB}`, this.#o.agentHostPath],
+      uid: this.#o.uid,
+      gid: this.#o.uid,
+      cwd: this.#o.homeDir,
+      env: { PATH: '/usr/bin:/bin', HOME: this.#o.homeDir, LANG: 'C.UTF-8' },
+    };
+    let child: ChildProcess;
+    try {
+      child = spawn(plan.file, plan.args, {
+        cwd: plan.cwd,
+        env: plan.env,
+        ...(plan.uid === undefined ? {} : { uid: plan.uid, gid: plan.gid }),
+        stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+        detached: true,
+      });
+    } catch (err) {
+      this.#onExit({ code: 127, signal: null }, new EosError('EOS_AGENT_SPAWN_FAILED', 'spawn failed', { cause: err }));
+      return;
+    }
+    this.#child = child;
+    this.#spawnedAtMs = this.#now();
+    this.#lastHeartbeatMs = this.#spawnedAtMs;
+    const log = this.#o.log.child({ agentPid: child.pid });
+    this.#exited = new Promise<ExitInfo>((resolve) => {
+      child.once('exit', (code, signal) => {
+        const exit = { code, signal };
+        this.#onExit(exit);
+        resolve(exit);
+      });
+    });
+    child.once('error', (err) => {
+      log.error({ err }, 'agent process error');
+      if (child.pid === undefined) {
+        this.#onExit({ code: 127, signal: null }, new EosError('EOS_AGENT_SPAWN_FAILED', `cannot spawn agent-host: ${err.message}`, { cause: err }));
+      }
+    });
+    const lifeline = child.stdio[3] as Writable | null;
+    if (lifeline !== null) {
+      this.#lifeline = lifeline;
+      lifeline.on('error', (err) => log.debug({ err }, 'lifeline pipe error'));
+      lifeline.write(
+        encodeBootstrap({
+          protocolVersion: PROTOCOL_VERSION,
+          agentId: spec.id,
+          socketPath: this.#o.socketPath,
+          sessionKey,
+          packageDir: pkg.dir,
+        }),
+      );
+    }
+    if (child.stdout) {
+      splitLines(child.stdout, (line, truncated) => this.#onOutput(log, 'stdout', line, truncated));
+    }
+    if (child.stderr) {
+      splitLines(child.stderr, (line, truncated) => this.#onOutput(log, 'stderr', line, truncated));
+    }
+    log.info({ uid: plan.uid }, 'agent process spawned');
+    this.#startTimer = setTimeout(() => {
+      if (this.#state === 'starting') {
+        log.error({ startTimeoutMs: spec.startTimeoutMs }, 'agent not ready in time; killing');
+        this.#settleReady(new EosError('EOS_AGENT_START_TIMEOUT', `agent ${spec.id} was not ready within ${spec.startTimeoutMs} ms`));
+        this.#kill('SIGKILL');
+      }
+    }, spec.startTimeoutMs);
+  }
+
+  #onOutput(log: Logger, stream: 'stdout' | 'stderr', line: string, truncated: boolean): void {
+    if (line === '') {
+      return;
+    }
+    if (stream === 'stdout' && line.startsWith('{')) {
+      try {
+        const rec = JSON.parse(line) as Record<string, unknown>;
+        const method = PINO_LEVELS[typeof rec.level === 'number' ? rec.level : 30] ?? 'info';
+        const { level: _l, time: _t, msg, component: _c, agentId: _a, ...fields } = rec;
+        log[method]({ host: fields }, typeof msg === 'string' ? msg : 'agent-host output');
+        return;
+      } catch {
+        // Not JSON after all: fall through and keep it as a raw line.
+      }
+    }
+    log.info({ stream, line, truncated: truncated || undefined }, 'agent output');
+  }
+
+  #onReady(): void {
+    if (this.#state !== 'starting') {
+      return;
+    }
+    clearTimeout(this.#startTimer);
+    this.#startedAtMs = this.#now();
+    this.#to('ready', 'agent ready');
+    this.#settleReady();
+    const { heartbeatIntervalMs, heartbeatTimeoutMs } = this.#o.spec;
+    this.#lastHeartbeatMs = this.#now();
+    this.#watchdog = setInterval(() => {
+      if (this.#state === 'running' && this.#now() - this.#lastHeartbeatMs > heartbeatTimeoutMs) {
+        this.#o.log.error({ heartbeatTimeoutMs }, 'agent unresponsive (no heartbeat); killing');
+        this.#kill('SIGKILL');
+      }
+    }, heartbeatIntervalMs);
+  }
+
+  #onExit(exit: ExitInfo, spawnError?: EosError): void {
+    clearTimeout(this.#startTimer);
+    clearInterval(this.#watchdog);
+    this.#o.server.unbind();
+    this.#lifeline?.destroy();
+    this.#lifeline = undefined;
+    const pid = this.#child?.pid;
+    this.#child = undefined;
+    this.#exited = this.#exited ?? Promise.resolve(exit);
+    this.#lastExit = describeExit(exit);
+    const uptimeMs = this.#now() - this.#spawnedAtMs;
+    this.#o.log.info({ agentPid: pid, exitCode: exit.code, signal: exit.signal, uptimeMs }, 'agent process exited');
+    this.#settleReady(
+      spawnError ??
+        new EosError('EOS_AGENT_EXITED', `agent ${this.#o.spec.id} exited (${this.#lastExit}) before it was ready`, {
+          details: { exitCode: exit.code, signal: exit.signal },
+        }),
+    );
+    if (this.#state === 'stopping') {
+      this.#to('exited', this.#lastExit);
+      return;
+    }
+    if (this.#state !== 'starting' && this.#state !== 'running') {
+      return;
+    }
+    if (this.#closed) {
+      this.#to('exited-stop', 'daemon shutting down');
+      return;
+    }
+    const decision = decideRestart(this.#o.spec, exit, uptimeMs, this.#history, this.#now(), this.#random);
+    this.#history = decision.history;
+    switch (decision.action) {
+      case 'stop':
+        this.#to('exited-stop', `${this.#lastExit}; restart policy ${this.#o.spec.restart}`);
+        return;
+      case 'give-up':
+        this.#to('exited-give-up', `${this.#lastExit}; more than ${this.#o.spec.intensity.maxRestarts} restarts in ${this.#o.spec.intensity.windowSec} s`);
+        this.#o.log.error({ code: 'EOS_AGENT_CRASH_LOOP' }, 'agent restart intensity exceeded; not restarting');
+        return;
+      case 'restart':
+        this.#to('exited-restart', this.#lastExit);
+        this.#o.log.warn({ delayMs: decision.delayMs }, 'agent restart scheduled');
+        this.#backoffTimer = setTimeout(() => {
+          void this.#op(async () => {
+            if (this.#state !== 'backoff') {
+              return;
+            }
+            this.#restarts++;
+            this.#to('backoff-elapsed', 'restart');
+            this.#spawn();
+          });
+        }, decision.delayMs);
+        return;
+    }
+  }
+}
+
+/** Resolves true if `p` settles within `ms`, false otherwise. */
+function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    void p.then(() => {
+      clearTimeout(t);
+      resolve(true);
+    });
+  });
+}
+
+async function rssBytes(pid: number): Promise<number> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(status);
+    return m?.[1] === undefined ? 0 : Number(m[1]) * 1024;
+  } catch {
+    // The process may have exited between the snapshot and the read: report unknown.
+    return 0;
+  }
+}

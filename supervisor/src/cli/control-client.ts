@@ -1,0 +1,57 @@
+import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { fromServiceError, loadControlProto, type controlV1 } from '@everythingos/proto';
+
+/** Deadline of control calls, ms: long enough for a stop that escalates to SIGKILL. */
+const CONTROL_DEADLINE_MS = 60_000;
+
+/** A promise-based client of the control socket, as the CLI and tests use it. Errors are `EosError`s. */
+export interface ControlClient {
+  getStatus(): Promise<controlV1.GetStatusResponse__Output>;
+  listAgents(): Promise<controlV1.AgentInfo__Output[]>;
+  getAgent(id: string): Promise<controlV1.AgentInfo__Output>;
+  startAgent(id: string): Promise<controlV1.AgentInfo__Output>;
+  stopAgent(id: string): Promise<controlV1.AgentInfo__Output>;
+  restartAgent(id: string): Promise<controlV1.AgentInfo__Output>;
+  close(): void;
+}
+
+type Method<Req, Res> = (req: Req, opts: { deadline: number }, cb: (err: ServiceError | null, res?: Res) => void) => unknown;
+
+/** Connects to the control socket at `socketPath` (lazily: the first call dials). */
+export function createControlClient(socketPath: string): ControlClient {
+  const { eos } = loadControlProto();
+  const client = new eos.control.v1.ControlService(`unix:${socketPath}`, credentials.createInsecure());
+  function call<Req, Res>(method: Method<Req, Res>, req: Req): Promise<Res> {
+    return new Promise<Res>((resolve, reject) => {
+      method.call(client, req, { deadline: Date.now() + CONTROL_DEADLINE_MS }, (err, res) => {
+        if (err !== null || res === undefined) {
+          reject(fromServiceError(err));
+        } else {
+          resolve(res);
+        }
+      });
+    });
+  }
+  const agentOf = (r: { agent: controlV1.AgentInfo__Output | null }): controlV1.AgentInfo__Output => {
+    if (r.agent === null) {
+      throw new Error('control response without agent');
+    }
+    return r.agent;
+  };
+  return {
+    getStatus: () => call(client.getStatus as Method<controlV1.GetStatusRequest, controlV1.GetStatusResponse__Output>, {}),
+    listAgents: async () =>
+      (await call(client.listAgents as Method<controlV1.ListAgentsRequest, controlV1.ListAgentsResponse__Output>, {})).agents,
+    getAgent: async (id) =>
+      agentOf(await call(client.getAgent as Method<controlV1.GetAgentRequest, controlV1.GetAgentResponse__Output>, { id })),
+    startAgent: async (id) =>
+      agentOf(await call(client.startAgent as Method<controlV1.StartAgentRequest, controlV1.StartAgentResponse__Output>, { id })),
+    stopAgent: async (id) =>
+      agentOf(await call(client.stopAgent as Method<controlV1.StopAgentRequest, controlV1.StopAgentResponse__Output>, { id })),
+    restartAgent: async (id) =>
+      agentOf(
+        await call(client.restartAgent as Method<controlV1.RestartAgentRequest, controlV1.RestartAgentResponse__Output>, { id }),
+      ),
+    close: () => client.close(),
+  };
+}

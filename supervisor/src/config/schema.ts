@@ -1,0 +1,136 @@
+import { z } from 'zod';
+import { AGENT_ID, RISK_TIERS } from '@everythingos/proto';
+
+/**
+ * Longest socket path Linux accepts: `sun_path` is 108 bytes including the NUL. Agent sockets
+ * live at `<runDir>/agents/<id>/agent.sock`; the check uses the longest configured id.
+ */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
+const RateLimit = z.strictObject({
+  /** Sustained events per second. */
+  eventsPerSec: z.number().positive(),
+  /** Events that may be sent at once above the sustained rate. */
+  burst: z.number().int().positive(),
+});
+
+const Backoff = z.strictObject({
+  /** First restart delay, ms. @defaultValue 500 */
+  initialMs: z.number().int().min(0).default(500),
+  /** Each consecutive failure multiplies the delay by this. @defaultValue 2 */
+  factor: z.number().min(1).default(2),
+  /** Delay cap, ms. @defaultValue 30000 */
+  maxMs: z.number().int().min(0).default(30_000),
+  /** ± fraction of random spread on every delay. @defaultValue 0.2 */
+  jitter: z.number().min(0).max(1).default(0.2),
+  /** Uptime after which the consecutive-failure count resets, ms. @defaultValue 60000 */
+  resetAfterMs: z.number().int().min(0).default(60_000),
+});
+
+const Limits = z.strictObject({
+  /** Memory limit of the agent's cgroup, bytes. @defaultValue 268435456 (256 MiB) */
+  memoryBytes: z.number().int().min(32 * 1024 * 1024).default(256 * 1024 * 1024),
+  /** Max tasks (threads count) in the agent's cgroup. @defaultValue 128 */
+  pids: z.number().int().min(16).default(128),
+  /** CPU quota in percent of one core. @defaultValue 100 */
+  cpuPercent: z.number().int().min(1).max(10_000).default(100),
+  /** Size of the agent's private /tmp, bytes. @defaultValue 67108864 (64 MiB) */
+  tmpBytes: z.number().int().min(1024 * 1024).default(64 * 1024 * 1024),
+});
+
+/** One agent the daemon runs. */
+export const AgentSpecSchema = z.strictObject({
+  id: z.string().regex(AGENT_ID, 'ids are lowercase letters, digits and dashes, start with a letter, at most 63 long'),
+  /** Agent package directory (holding package.json); relative paths resolve against the config file. */
+  package: z.string().min(1),
+  /** Must equal the manifest's tier. */
+  tier: z.enum(RISK_TIERS),
+  /** Start with the daemon. @defaultValue true */
+  autostart: z.boolean().default(true),
+  /** permanent: always restarted; transient: restarted after abnormal exits; temporary: never. */
+  restart: z.enum(['permanent', 'transient', 'temporary']).default('permanent'),
+  /** More than maxRestarts restarts within windowSec → errored. */
+  intensity: z
+    .strictObject({
+      maxRestarts: z.number().int().min(0).default(5),
+      windowSec: z.number().int().positive().default(60),
+    })
+    .prefault({}),
+  backoff: Backoff.prefault({}),
+  /** From spawn to Ready, module load included, ms. @defaultValue 10000 */
+  startTimeoutMs: z.number().int().positive().default(10_000),
+  /** Shutdown frame → SIGTERM, ms. @defaultValue 5000 */
+  stopGraceMs: z.number().int().min(0).default(5_000),
+  /** SIGTERM → SIGKILL, ms. @defaultValue 2000 */
+  killTimeoutMs: z.number().int().min(0).default(2_000),
+  /** How often agent-host sends a heartbeat, ms. @defaultValue 2000 */
+  heartbeatIntervalMs: z.number().int().min(50).default(2_000),
+  /** No heartbeat for this long → the agent is hung: killed and handled by its restart policy, ms. @defaultValue 10000 */
+  heartbeatTimeoutMs: z.number().int().min(100).default(10_000),
+  /** Publish rate limit of this agent. @defaultValue 1000/s, burst 10000 */
+  rateLimit: RateLimit.default({ eventsPerSec: 1_000, burst: 10_000 }),
+  limits: Limits.prefault({}),
+});
+
+const BusConfig = z.strictObject({
+  /** Events queued per subscriber before the drop policy applies. @defaultValue 10000 */
+  queueCapacity: z.number().int().positive().default(10_000),
+  /** Ceiling over all agents together. @defaultValue 200000/s, burst 400000 */
+  globalRateLimit: RateLimit.default({ eventsPerSec: 200_000, burst: 400_000 }),
+  /** Dead-letter records kept in memory (the oldest are dropped; all are counted). @defaultValue 1000 */
+  deadLetterCapacity: z.number().int().min(0).default(1_000),
+  /** Largest event payload, bytes. @defaultValue 1048576 */
+  maxPayloadBytes: z.number().int().positive().default(1024 * 1024),
+});
+
+/** The daemon's configuration file (YAML or JSON). */
+export const DaemonConfigSchema = z
+  .strictObject({
+    /** Run without root: agents share the daemon's uid and the sandbox is reduced. @defaultValue false */
+    dev: z.boolean().default(false),
+    /** State (agent state, keys, uid map). @defaultValue /var/lib/eosd, or ./.eosd with dev */
+    stateDir: z.string().min(1).optional(),
+    /** Sockets. @defaultValue /run/eosd, or <stateDir>/run with dev */
+    runDir: z.string().min(1).optional(),
+    /** uids handed to agents when the daemon runs as root, one per agent. */
+    uidRange: z
+      .strictObject({
+        start: z.number().int().min(1000).default(61_000),
+        count: z.number().int().min(1).max(100_000).default(1_000),
+      })
+      .prefault({}),
+    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+    bus: BusConfig.prefault({}),
+    agents: z.array(AgentSpecSchema).default([]),
+  })
+  .superRefine((c, ctx) => {
+    const seen = new Set<string>();
+    c.agents.forEach((a, i) => {
+      if (seen.has(a.id)) {
+        ctx.addIssue({ code: 'custom', path: ['agents', i, 'id'], message: `duplicate agent id "${a.id}"` });
+      }
+      seen.add(a.id);
+      if (a.backoff.maxMs < a.backoff.initialMs) {
+        ctx.addIssue({ code: 'custom', path: ['agents', i, 'backoff', 'maxMs'], message: 'maxMs must be >= initialMs' });
+      }
+      if (a.heartbeatTimeoutMs <= a.heartbeatIntervalMs) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['agents', i, 'heartbeatTimeoutMs'],
+          message: 'heartbeatTimeoutMs must be larger than heartbeatIntervalMs',
+        });
+      }
+    });
+  });
+
+export type DaemonConfigInput = z.input<typeof DaemonConfigSchema>;
+export type AgentSpecInput = z.input<typeof AgentSpecSchema>;
+export type AgentSpec = z.output<typeof AgentSpecSchema>;
+
+/** Validated configuration with every path absolute and every default applied. Frozen. */
+export type DaemonConfig = Omit<z.output<typeof DaemonConfigSchema>, 'stateDir' | 'runDir'> & {
+  stateDir: string;
+  runDir: string;
+  /** Where the configuration came from, for messages. */
+  source: string;
+};

@@ -1,0 +1,82 @@
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import type { Logger } from 'pino';
+import { EosError, loadControlProto, type controlV1 } from '@everythingos/proto';
+import { unary } from './unary.js';
+
+/** What the control service needs from the daemon. */
+export interface ControlBackend {
+  status(): Promise<controlV1.GetStatusResponse>;
+  list(): Promise<controlV1.AgentInfo[]>;
+  get(id: string): Promise<controlV1.AgentInfo>;
+  start(id: string): Promise<controlV1.AgentInfo>;
+  stop(id: string): Promise<controlV1.AgentInfo>;
+  restart(id: string): Promise<controlV1.AgentInfo>;
+}
+
+/** Name under which the control service reports its health in grpc.health.v1. */
+export const CONTROL_HEALTH_SERVICE = 'eos.control.v1.ControlService';
+
+function requireId(id: string): string {
+  if (id === '') {
+    throw new EosError('EOS_INVALID_ARGUMENT', 'an agent id is required');
+  }
+  return id;
+}
+
+/** The operator's gRPC server on the control socket: ControlService plus grpc.health.v1. */
+export class ControlServer {
+  readonly #server = new Server();
+  readonly #health = new HealthImplementation({ '': 'NOT_SERVING', [CONTROL_HEALTH_SERVICE]: 'NOT_SERVING' });
+  readonly #socketPath: string;
+
+  constructor(socketPath: string, backend: ControlBackend, log: Logger) {
+    this.#socketPath = socketPath;
+    const { eos } = loadControlProto();
+    const handlers: controlV1.ControlServiceHandlers = {
+      GetStatus: unary(log, 'GetStatus', () => backend.status()),
+      ListAgents: unary(log, 'ListAgents', async () => ({ agents: await backend.list() })),
+      GetAgent: unary(log, 'GetAgent', async (req: controlV1.GetAgentRequest__Output) => ({ agent: await backend.get(requireId(req.id)) })),
+      StartAgent: unary(log, 'StartAgent', async (req: controlV1.StartAgentRequest__Output) => ({
+        agent: await backend.start(requireId(req.id)),
+      })),
+      StopAgent: unary(log, 'StopAgent', async (req: controlV1.StopAgentRequest__Output) => ({
+        agent: await backend.stop(requireId(req.id)),
+      })),
+      RestartAgent: unary(log, 'RestartAgent', async (req: controlV1.RestartAgentRequest__Output) => ({
+        agent: await backend.restart(requireId(req.id)),
+      })),
+    };
+    this.#server.addService(eos.control.v1.ControlService.service, handlers);
+    this.#health.addToServer(this.#server);
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#server.bindAsync(`unix:${this.#socketPath}`, ServerCredentials.createInsecure(), (err) => {
+        if (err) {
+          reject(new EosError('EOS_UNAVAILABLE', `cannot bind the control socket ${this.#socketPath}: ${err.message}`, { cause: err }));
+        } else {
+          resolve();
+        }
+      });
+    });
+  }
+
+  setServing(serving: boolean): void {
+    const s = serving ? 'SERVING' : 'NOT_SERVING';
+    this.#health.setStatus('', s);
+    this.#health.setStatus(CONTROL_HEALTH_SERVICE, s);
+  }
+
+  close(): Promise<void> {
+    this.setServing(false);
+    return new Promise((resolve) => {
+      this.#server.tryShutdown(() => resolve());
+      setTimeout(() => {
+        this.#server.forceShutdown();
+        resolve();
+      }, 2_000).unref();
+    });
+  }
+}
