@@ -1,0 +1,147 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { onTestFinished } from 'vitest';
+import { createControlClient, type ControlClient, type DaemonConfigInput } from '@everythingos/supervisor';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const EOSD_BIN = join(ROOT, 'supervisor', 'dist', 'bin', 'eosd.js');
+export const EXAMPLES = join(ROOT, 'examples');
+
+export function fixtureAgent(name: string): string {
+  return join(ROOT, 'test', 'fixtures', 'agents', name);
+}
+
+export type LogLine = Record<string, unknown> & { msg?: string };
+
+/** Collects a process's NDJSON stdout (parsed) and raw stderr, and waits for lines. */
+export class OutputCollector {
+  readonly lines: LogLine[] = [];
+  raw = '';
+  #waiters = new Set<() => void>();
+
+  constructor(child: ChildProcess) {
+    let buf = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      this.raw += chunk;
+      buf += chunk;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) !== -1) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        try {
+          this.lines.push(JSON.parse(line) as LogLine);
+        } catch {
+          this.lines.push({ raw: line });
+        }
+      }
+      for (const w of this.#waiters) {
+        w();
+      }
+    });
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      this.raw += chunk;
+    });
+  }
+
+  /** Resolves with the first line matching `pred`; the timeout error carries all output so far. */
+  waitFor(pred: (l: LogLine) => boolean, timeoutMs = 20_000): Promise<LogLine> {
+    const err = new Error('timed out waiting for a log line');
+    Error.captureStackTrace(err, this.waitFor);
+    return new Promise((resolvePromise, reject) => {
+      const check = (): boolean => {
+        const hit = this.lines.find(pred);
+        if (hit !== undefined) {
+          this.#waiters.delete(onData);
+          clearTimeout(timer);
+          resolvePromise(hit);
+          return true;
+        }
+        return false;
+      };
+      const onData = (): void => {
+        check();
+      };
+      const timer = setTimeout(() => {
+        this.#waiters.delete(onData);
+        err.message += `\n--- output so far ---\n${this.raw.slice(-20_000)}`;
+        reject(err);
+      }, timeoutMs);
+      if (!check()) {
+        this.#waiters.add(onData);
+      }
+    });
+  }
+
+  count(pred: (l: LogLine) => boolean): number {
+    return this.lines.filter(pred).length;
+  }
+}
+
+/** A short private directory agents (other uids) can traverse. */
+export async function tmpDir(): Promise<string> {
+  const dir = await mkdtemp('/tmp/eosd-');
+  await chmod(dir, 0o711);
+  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface RunningDaemon {
+  child: ChildProcess;
+  dir: string;
+  out: OutputCollector;
+  client: ControlClient;
+  controlSocket: string;
+}
+
+/** Runs `eosd` with arbitrary arguments to completion. */
+export async function runEosd(args: string[], timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [EOSD_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+/** Starts the built daemon on a config and waits for 'supervisor ready'. Cleans up after the test. */
+export async function startDaemon(config: DaemonConfigInput, opts: { waitReady?: boolean } = {}): Promise<RunningDaemon> {
+  const dir = await tmpDir();
+  const configPath = join(dir, 'eosd.json');
+  await writeFile(configPath, JSON.stringify({ dev: true, stateDir: join(dir, 's'), runDir: join(dir, 'r'), ...config }));
+  const child = spawn(process.execPath, [EOSD_BIN, 'start', '--config', configPath], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, EOSD_LOG_LEVEL: 'debug' },
+  });
+  const out = new OutputCollector(child);
+  const controlSocket = join(dir, 'r', 'control.sock');
+  const client = createControlClient(controlSocket);
+  onTestFinished(async () => {
+    client.close();
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await once(child, 'exit');
+      clearTimeout(timer);
+    }
+  });
+  if (opts.waitReady !== false) {
+    await out.waitFor((l) => l.msg === 'supervisor ready', 30_000);
+  }
+  return { child, dir, out, client, controlSocket };
+}
+
+/** Whether a process with this pid exists. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
