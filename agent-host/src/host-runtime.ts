@@ -311,8 +311,9 @@ export class HostRuntime implements AgentRuntime {
         this.#shutdownRequested = true;
         this.#opts.onShutdown(frame.shutdown?.graceMs ?? 0, frame.shutdown?.reason ?? '');
         break;
-      default:
-        this.#log('warn', { frame: frame.frame }, 'unknown session frame ignored');
+      case undefined:
+        this.#log('warn', {}, 'empty session frame ignored');
+        break;
     }
   }
 

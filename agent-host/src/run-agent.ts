@@ -91,8 +91,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<never> {
 
   let stopping = false;
   let lifecycle: AgentLifecycle | undefined;
-  let tickTimer: NodeJS.Timeout | undefined;
-  let heartbeatTimer: NodeJS.Timeout | undefined;
+  const timers: { tick?: NodeJS.Timeout; heartbeat?: NodeJS.Timeout } = {};
 
   const runtime = new HostRuntime({
     agentId: helloRes.agentId,
@@ -105,8 +104,8 @@ export async function runAgent(opts: RunAgentOptions): Promise<never> {
         return;
       }
       stopping = true;
-      clearInterval(tickTimer);
-      clearInterval(heartbeatTimer);
+      clearInterval(timers.tick);
+      clearInterval(timers.heartbeat);
       log('info', { graceMs, reason }, 'shutdown requested');
       const stopDone = lifecycle === undefined ? Promise.resolve() : lifecycle.stop();
       void stopDone
@@ -147,7 +146,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<never> {
   const started = lifecycle;
   if (helloRes.tickRateMs > 0) {
     let ticking = false;
-    tickTimer = setInterval(() => {
+    timers.tick = setInterval(() => {
       if (ticking || stopping) {
         return;
       }
@@ -160,7 +159,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<never> {
         });
     }, helloRes.tickRateMs);
   }
-  heartbeatTimer = setInterval(() => {
+  timers.heartbeat = setInterval(() => {
     started
       .health()
       .then(

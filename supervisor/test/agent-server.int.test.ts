@@ -132,8 +132,8 @@ describe('AgentServer call authentication', () => {
     session.on('data', (f: agentV1.SessionResponse__Output) => f.acks && acks.push(f.acks));
     session.on('error', () => undefined);
     const body = Buffer.from('{"n":1}');
-    const genuine = { auth: h.auth('Emit', 'ok.out', body), channel: 'ok.out', priority: 'PRIORITY_NORMAL', body };
-    const forged = { auth: h.auth('Emit', 'ok.out', Buffer.from('{"n":2}')), channel: 'ok.out', priority: 'PRIORITY_NORMAL', body };
+    const genuine = { auth: h.auth('Emit', 'ok.out', body), channel: 'ok.out', priority: 'PRIORITY_NORMAL' as const, body };
+    const forged = { auth: h.auth('Emit', 'ok.out', Buffer.from('{"n":2}')), channel: 'ok.out', priority: 'PRIORITY_NORMAL' as const, body };
     session.write({ emits: { emits: [genuine, genuine, forged] } });
     await expect.poll(() => acks.length).toBe(1);
     const codes = acks[0]!.rejected.map((r) => [r.nonce, r.error?.code]);

@@ -279,8 +279,9 @@ export class AgentServer {
         this.#verify('Ready', '', frame.ready?.auth);
         b.onReady();
         break;
-      default:
-        this.#o.log.warn({ frame: frame.frame }, 'unknown session frame');
+      case undefined:
+        this.#o.log.warn({}, 'empty session frame ignored');
+        break;
     }
   }
 
