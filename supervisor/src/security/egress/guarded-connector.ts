@@ -33,7 +33,7 @@ export interface GuardedConnectorOptions {
 
 function blocked(reason: string, details: Record<string, unknown>): EosError {
   return new EosError('EOS_EGRESS_BLOCKED', `egress blocked at dial time: ${reason}`, {
-    details: { reason, ...details },
+    details: { reason, stage: 'dial', ...details },
   });
 }
 

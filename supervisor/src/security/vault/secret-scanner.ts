@@ -71,6 +71,9 @@ function percentAll(secret: Buffer, upper: boolean): string {
 
 function formsOf(secret: Buffer): [SecretForm, Buffer][] {
   const forms: [SecretForm, Buffer][] = [['raw', secret]];
+  // Full encodings too, so a standalone value is redacted up to its padding, not just its core.
+  forms.push(['base64', Buffer.from(secret.toString('base64'), 'latin1')]);
+  forms.push(['base64url', Buffer.from(secret.toString('base64url'), 'latin1')]);
   for (const core of base64Cores(secret, 'base64')) {
     forms.push(['base64', Buffer.from(core, 'latin1')]);
   }
