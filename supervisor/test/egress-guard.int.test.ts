@@ -1,8 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { pino } from 'pino';
@@ -464,6 +467,46 @@ describe('EgressGuard credentials and secret scanning', () => {
     await expect(guard.fetch('c', { url: 'http://plain.example/', credentialId: id })).rejects.toMatchObject({
       code: 'EOS_EGRESS_BLOCKED',
       details: { reason: 'credential-over-http' },
+    });
+  });
+});
+
+describe('EgressGuard over TLS with the dialled address pinned', () => {
+  it('verifies the certificate against the URL host name, not the pinned IP', async () => {
+    const dir = await mkdtemp('/tmp/eosd-tls-');
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const key = join(dir, 'key.pem');
+    const cert = join(dir, 'cert.pem');
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+      '-subj', '/CN=allowed.test', '-addext', 'subjectAltName=DNS:allowed.test', '-keyout', key, '-out', cert,
+    ], { stdio: 'ignore' });
+    const pem = { key: await readFile(key), cert: await readFile(cert) };
+    let sni: string | undefined;
+    const server = createHttpsServer(pem, (req, res) => {
+      sni = (req.socket as TLSSocket).servername || undefined;
+      res.end('tls ok');
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    onTestFinished(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const port = (server.address() as AddressInfo).port;
+    const events: EgressAuditEvent[] = [];
+    const guard = createEgressFetch(
+      { timeoutMs: 5_000, operatorAllowlist: [`allowed.test:${port}`, `other.test:${port}`] },
+      { audit: (e) => void events.push(e), logger, resolver, tls: { ca: pem.cert } },
+    );
+    onTestFinished(() => guard.close());
+    guard.setAgentPolicy('a', { allowedHosts: [`allowed.test:${port}`, `other.test:${port}`] });
+    const res = await guard.fetch('a', { url: `https://allowed.test:${port}/` });
+    expect(res.body.toString()).toBe('tls ok');
+    expect(sni).toBe('allowed.test');
+    // other.test resolves to the same pinned address, but the certificate does not name it.
+    await expect(guard.fetch('a', { url: `https://other.test:${port}/` })).rejects.toMatchObject({
+      code: 'EOS_EGRESS_UPSTREAM_FAILED',
     });
   });
 });

@@ -45,9 +45,11 @@ export type AgentEgressPolicy = z.output<typeof AgentEgressPolicy>;
 export function parseEgressConfig(raw: unknown, source: string): EgressConfig {
   const r = EgressConfig.safeParse(raw);
   if (!r.success) {
-    throw new EosError('EOS_CONFIG_INVALID', `invalid egress config (${source}):\n${z.prettifyError(r.error)}`, {
+    const why = z.prettifyError(r.error);
+    throw new EosError('EOS_CONFIG_INVALID', `invalid egress config (${source}):\n${why}`, {
       cause: r.error,
     });
   }
-  return Object.freeze({ ...r.data, operatorAllowlist: Object.freeze([...r.data.operatorAllowlist]) }) as EgressConfig;
+  const operatorAllowlist = Object.freeze([...r.data.operatorAllowlist]);
+  return Object.freeze({ ...r.data, operatorAllowlist }) as EgressConfig;
 }

@@ -119,6 +119,19 @@ const CROSS_ORIGIN_DROPPED = ['authorization', 'cookie', 'proxy-authorization'] 
 
 const HOP_BY_HOP_RESPONSE = ['connection', 'keep-alive', 'transfer-encoding', 'trailer', 'upgrade'] as const;
 
+/** Outcomes that are a policy decision (audited as `egress.blocked`), not an upstream failure. */
+const BLOCK_CODES: ReadonlySet<ErrorCode> = new Set([
+  'EOS_EGRESS_BLOCKED',
+  'EOS_CREDENTIAL_DENIED',
+  'EOS_EGRESS_LIMIT_EXCEEDED',
+]);
+
+const UNDICI_TIMEOUT_CODES: ReadonlySet<string> = new Set([
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
 const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 
 function blocked(reason: string, message: string, details: Record<string, unknown> = {}): EosError {
@@ -197,7 +210,8 @@ export class EgressGuard {
   setAgentPolicy(agentId: string, policy: AgentEgressPolicyInput): void {
     const parsed = AgentEgressPolicy.safeParse(policy);
     if (!parsed.success) {
-      throw new EosError('EOS_CONFIG_INVALID', `invalid egress policy for ${agentId}:\n${z.prettifyError(parsed.error)}`, {
+      const why = z.prettifyError(parsed.error);
+      throw new EosError('EOS_CONFIG_INVALID', `invalid egress policy for ${agentId}:\n${why}`, {
         cause: parsed.error,
       });
     }
@@ -257,7 +271,12 @@ export class EgressGuard {
     return { url, hostname, port, operatorAllowed };
   }
 
-  async #scanOutbound(agentId: string, url: URL, headers: Record<string, string>, body: Buffer | undefined): Promise<void> {
+  async #scanOutbound(
+    agentId: string,
+    url: URL,
+    headers: Record<string, string>,
+    body: Buffer | undefined,
+  ): Promise<void> {
     const scanner = this.#deps.credentials?.scanner();
     if (scanner === undefined) {
       return;
@@ -275,7 +294,12 @@ export class EgressGuard {
     }
   }
 
-  async #alarm(agentId: string, url: URL, direction: 'request' | 'response', findings: readonly SecretFinding[]): Promise<void> {
+  async #alarm(
+    agentId: string,
+    url: URL,
+    direction: 'request' | 'response',
+    findings: readonly SecretFinding[],
+  ): Promise<void> {
     this.#deps.logger.warn({ agentId, direction, count: findings.length }, 'vault secret detected in egress');
     await this.#emit({
       type: 'egress.secret-detected',
@@ -305,7 +329,8 @@ export class EgressGuard {
     const method = parsedReq.success ? parsedReq.data.method : String(request.method ?? 'GET');
     try {
       if (!parsedReq.success) {
-        throw new EosError('EOS_INVALID_ARGUMENT', `invalid fetch request:\n${z.prettifyError(parsedReq.error)}`, {
+        const why = z.prettifyError(parsedReq.error);
+        throw new EosError('EOS_INVALID_ARGUMENT', `invalid fetch request:\n${why}`, {
           details: { reason: 'invalid-request' },
         });
       }
@@ -327,7 +352,7 @@ export class EgressGuard {
         ? err
         : new EosError('EOS_INTERNAL', 'egress failed unexpectedly', { cause: err });
       const details = eos.details ?? {};
-      const isBlock = eos.code === 'EOS_EGRESS_BLOCKED' || eos.code === 'EOS_CREDENTIAL_DENIED' || eos.code === 'EOS_EGRESS_LIMIT_EXCEEDED';
+      const isBlock = BLOCK_CODES.has(eos.code);
       if (eos.code !== 'EOS_UNAVAILABLE') {
         await this.#emit({
           type: isBlock ? 'egress.blocked' : 'egress.failed',
@@ -353,15 +378,18 @@ export class EgressGuard {
     for (const [rawName, value] of Object.entries(req.headers)) {
       const name = rawName.toLowerCase();
       if (FORBIDDEN_HEADERS.has(name) || name.startsWith('proxy-')) {
-        throw blocked('forbidden-header', `header ${name} is set by the egress guard, not the agent`, { header: name });
+        throw blocked('forbidden-header', `header ${name} is set by the egress guard, not the agent`, {
+          header: name,
+        });
       }
       headers[name] = value;
     }
     // Compression would hide a secret from the response scan; ask for none, decode if sent anyway.
     headers['accept-encoding'] = 'identity';
-    let body = typeof req.body === 'string' ? Buffer.from(req.body, 'utf8') : req.body === undefined ? undefined : Buffer.from(req.body);
-    if (body !== undefined && body.length > this.#config.maxRequestBytes) {
-      throw limit('request-size', `request body is ${body.length} bytes; the cap is ${this.#config.maxRequestBytes}`);
+    let body = req.body === undefined ? undefined : Buffer.from(req.body);
+    const maxRequest = this.#config.maxRequestBytes;
+    if (body !== undefined && body.length > maxRequest) {
+      throw limit('request-size', `request body is ${body.length} bytes; the cap is ${maxRequest}`);
     }
     let method: string = req.method;
     let hop = this.#checkHop(req.url, undefined, allowlist);
@@ -380,7 +408,10 @@ export class EgressGuard {
         if (req.credentialId !== undefined) {
           if (hop.hostname === credentialHost) {
             if (hop.url.protocol !== 'https:' && !hop.operatorAllowed) {
-              throw blocked('credential-over-http', 'credentials are only sent over https (or to operator-allowlisted hosts)');
+              throw blocked(
+                'credential-over-http',
+                'credentials are only sent over https (or to operator-allowlisted hosts)',
+              );
             }
             const cred = await this.#resolveCredential(req.credentialId, agentId, hop.hostname);
             hopHeaders[cred.header] = cred.value;
@@ -401,13 +432,19 @@ export class EgressGuard {
           if (redirects >= this.#config.maxRedirects) {
             throw limit('redirects', `more than ${this.#config.maxRedirects} redirects`);
           }
-          const next = this.#checkHop(Array.isArray(location) ? String(location[0]) : location, hop.url, allowlist);
+          const target = Array.isArray(location) ? String(location[0]) : location;
+          const next = this.#checkHop(target, hop.url, allowlist);
           if (next.url.origin !== hop.url.origin) {
             for (const h of CROSS_ORIGIN_DROPPED) {
               delete headers[h];
             }
           }
-          if (res.statusCode === 303 ? method !== 'HEAD' : (res.statusCode === 301 || res.statusCode === 302) && method === 'POST') {
+          // RFC 9110 §15.4: 303 becomes GET; 301/302 after POST become GET, as every browser does.
+          const toGet =
+            res.statusCode === 303
+              ? method !== 'HEAD'
+              : (res.statusCode === 301 || res.statusCode === 302) && method === 'POST';
+          if (toGet) {
             method = 'GET';
             body = undefined;
             delete headers['content-type'];
@@ -415,7 +452,10 @@ export class EgressGuard {
           hop = next;
           continue;
         }
-        const raw = await this.#readBody(res);
+        if (method === 'HEAD') {
+          await res.body.dump();
+        }
+        const raw = method === 'HEAD' ? Buffer.alloc(0) : await this.#readBody(res);
         return await this.#finish(agentId, hop.url, res, raw, redirects);
       }
     } catch (err) {
@@ -474,7 +514,10 @@ export class EgressGuard {
   #decode(encoding: string, raw: Buffer): Buffer {
     const opts: ZlibOptions = { maxOutputLength: this.#config.maxResponseBytes };
     let out = raw;
-    const codings = encoding.split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '' && c !== 'identity');
+    const codings = encoding
+      .split(',')
+      .map((c) => c.trim().toLowerCase())
+      .filter((c) => c !== '' && c !== 'identity');
     for (const coding of codings.reverse()) {
       try {
         if (coding === 'gzip' || coding === 'x-gzip') {
@@ -483,7 +526,8 @@ export class EgressGuard {
           out = brotliDecompressSync(out, opts);
         } else if (coding === 'deflate') {
           // Some servers send raw DEFLATE instead of the zlib wrapper RFC 9110 §8.4.1.2 asks for.
-          out = out[0] !== undefined && (out[0] & 0x0f) === 8 ? inflateSync(out, opts) : inflateRawSync(out, opts);
+          const zlibWrapped = out[0] !== undefined && (out[0] & 0x0f) === 8;
+          out = zlibWrapped ? inflateSync(out, opts) : inflateRawSync(out, opts);
         } else {
           throw blocked('unsupported-encoding', `response content-encoding ${coding} cannot be scanned`);
         }
@@ -492,7 +536,8 @@ export class EgressGuard {
           throw err;
         }
         if ((err as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') {
-          throw limit('response-size', `decoded response exceeded the ${this.#config.maxResponseBytes}-byte cap`);
+          const max = this.#config.maxResponseBytes;
+          throw limit('response-size', `decoded response exceeded the ${max}-byte cap`);
         }
         throw new EosError('EOS_EGRESS_UPSTREAM_FAILED', `response body is not valid ${coding}`, {
           cause: err,
@@ -503,9 +548,18 @@ export class EgressGuard {
     return out;
   }
 
-  async #finish(agentId: string, url: URL, res: Dispatcher.ResponseData, raw: Buffer, redirects: number): Promise<EgressResponse> {
+  async #finish(
+    agentId: string,
+    url: URL,
+    res: Dispatcher.ResponseData,
+    raw: Buffer,
+    redirects: number,
+  ): Promise<EgressResponse> {
     const encoding = res.headers['content-encoding'];
-    const decoded = encoding === undefined ? raw : this.#decode(Array.isArray(encoding) ? encoding.join(',') : encoding, raw);
+    const decoded =
+      encoding === undefined
+        ? raw
+        : this.#decode(Array.isArray(encoding) ? encoding.join(',') : encoding, raw);
     const scanner = this.#deps.credentials?.scanner();
     const findings: SecretFinding[] = [];
     const headers: Record<string, string | string[]> = {};
@@ -540,19 +594,31 @@ export class EgressGuard {
         headers['content-length'] = String(body.length);
       }
     }
-    return { status: res.statusCode, headers, body, url: auditUrl(url), redirects, redacted: findings.length > 0 };
+    return {
+      status: res.statusCode,
+      headers,
+      body,
+      url: auditUrl(url),
+      redirects,
+      redacted: findings.length > 0,
+    };
   }
 
   #mapError(err: unknown, signal: AbortSignal): EosError {
     if (signal.aborted) {
-      return isEosError(signal.reason) ? signal.reason : new EosError('EOS_EGRESS_TIMEOUT', 'egress timed out');
+      return isEosError(signal.reason)
+        ? signal.reason
+        : new EosError('EOS_EGRESS_TIMEOUT', 'egress timed out');
     }
     if (isEosError(err)) {
       return err;
     }
     const code = (err as { code?: unknown } | null)?.code;
-    if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
-      return new EosError('EOS_EGRESS_TIMEOUT', 'upstream timed out', { cause: err, details: { reason: String(code) } });
+    if (typeof code === 'string' && UNDICI_TIMEOUT_CODES.has(code)) {
+      return new EosError('EOS_EGRESS_TIMEOUT', 'upstream timed out', {
+        cause: err,
+        details: { reason: code },
+      });
     }
     if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') {
       return new EosError('EOS_EGRESS_LIMIT_EXCEEDED', 'response exceeded the size cap', {

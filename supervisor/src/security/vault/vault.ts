@@ -232,7 +232,8 @@ export class Vault {
     const corrupt = (why: string): EosError =>
       new EosError('EOS_VAULT_CORRUPT', `sealed secret ${name}: ${why}`, { details: { name } });
     const nonceEnd = MAGIC.length + nacl.secretbox.nonceLength;
-    if (file.length < nonceEnd + nacl.secretbox.overheadLength || !file.subarray(0, MAGIC.length).equals(MAGIC)) {
+    const tooShort = file.length < nonceEnd + nacl.secretbox.overheadLength;
+    if (tooShort || !file.subarray(0, MAGIC.length).equals(MAGIC)) {
       throw corrupt('not a vault file or truncated');
     }
     const plain = nacl.secretbox.open(
@@ -377,7 +378,12 @@ export class Vault {
     return credentialId;
   }
 
-  async #deny(credentialId: string, agentId: string, host: string, reason: CredentialDenyReason): Promise<never> {
+  async #deny(
+    credentialId: string,
+    agentId: string,
+    host: string,
+    reason: CredentialDenyReason,
+  ): Promise<never> {
     await this.#deps.audit({
       type: 'vault.deny',
       at: this.#now(),
@@ -417,7 +423,8 @@ export class Vault {
       return this.#deny(credentialId, agentId, scopeHost, 'secret-missing');
     }
     await this.#audit(grant, 'vault.use');
-    return { name: grant.name, header: grant.header, value: `${grant.valuePrefix}${secret.toString('latin1')}` };
+    const value = `${grant.valuePrefix}${secret.toString('latin1')}`;
+    return { name: grant.name, header: grant.header, value };
   }
 
   #audit(grant: Grant, type: 'vault.use' | 'vault.expire'): void | Promise<void> {
