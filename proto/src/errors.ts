@@ -25,6 +25,13 @@ export const ERROR_CODES = {
   EOS_SHUTTING_DOWN: { grpc: Status.UNAVAILABLE, retryable: true },
   EOS_UNAVAILABLE: { grpc: Status.UNAVAILABLE, retryable: true },
   EOS_UNIMPLEMENTED: { grpc: Status.UNIMPLEMENTED, retryable: false },
+  EOS_EGRESS_BLOCKED: { grpc: Status.PERMISSION_DENIED, retryable: false },
+  EOS_EGRESS_LIMIT_EXCEEDED: { grpc: Status.RESOURCE_EXHAUSTED, retryable: false },
+  EOS_EGRESS_TIMEOUT: { grpc: Status.DEADLINE_EXCEEDED, retryable: true },
+  EOS_EGRESS_UPSTREAM_FAILED: { grpc: Status.UNAVAILABLE, retryable: true },
+  EOS_CREDENTIAL_DENIED: { grpc: Status.PERMISSION_DENIED, retryable: false },
+  EOS_VAULT_INSECURE: { grpc: Status.FAILED_PRECONDITION, retryable: false },
+  EOS_VAULT_CORRUPT: { grpc: Status.DATA_LOSS, retryable: false },
   EOS_INTERNAL: { grpc: Status.INTERNAL, retryable: false },
 } as const satisfies Record<string, { grpc: Status; retryable: boolean }>;
 
