@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   EOS_SHUTTING_DOWN: { grpc: Status.UNAVAILABLE, retryable: true },
   EOS_UNAVAILABLE: { grpc: Status.UNAVAILABLE, retryable: true },
   EOS_UNIMPLEMENTED: { grpc: Status.UNIMPLEMENTED, retryable: false },
+  EOS_SANDBOX_UNAVAILABLE: { grpc: Status.FAILED_PRECONDITION, retryable: false },
   EOS_INTERNAL: { grpc: Status.INTERNAL, retryable: false },
 } as const satisfies Record<string, { grpc: Status; retryable: boolean }>;
 
