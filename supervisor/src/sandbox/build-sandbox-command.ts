@@ -31,6 +31,8 @@ export type SandboxProgram =
       maxOldSpaceSizeMb: number;
       /** Node's permission model (fs allowlist, no child processes/workers/addons). */
       permissions: boolean;
+      /** More paths (inside the sandbox) Node may read, e.g. `/proc/self/status` for diagnostics. */
+      extraReadPaths?: readonly string[];
     }
   | {
       /** Any binary (which must be bound read-only); no Node permission layer. For tests and tools. */
@@ -139,7 +141,7 @@ function nodeArgv(spec: SandboxCommandSpec, inSandbox: boolean): string[] {
   if (p.permissions) {
     const home = inSandbox ? sandboxPath({ ...spec.home, sandbox: spec.home.sandbox ?? DEFAULT_HOME }) : spec.home.host;
     const tmp = inSandbox ? '/tmp' : null;
-    const read = [...spec.readOnlyPaths.map((b) => (inSandbox ? sandboxPath(b) : b.host)), home];
+    const read = [...spec.readOnlyPaths.map((b) => (inSandbox ? sandboxPath(b) : b.host)), home, ...(p.extraReadPaths ?? [])];
     const write = [home];
     if (tmp !== null) {
       read.push(tmp);
