@@ -198,13 +198,14 @@ describe.skipIf(missing.length > 0)(`agent sandbox on a real host${skipReason ? 
     }
   });
 
-  it('confines a node agent under the full sandbox (uid, caps, nnp, seccomp, netns, pidns, fs, env, node permissions)', async () => {
+  it.each(['userns', 'root-bwrap'] as const)('confines a node agent under the full sandbox in mode %s (uid, caps, nnp, seccomp, netns, pidns, fs, env, node permissions)', async (mode) => {
     const server: Server = createServer((s) => s.destroy());
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     onTestFinished(() => void server.close());
     const port = (server.address() as { port: number }).port;
     const r = await runSandboxed({
+      mode,
       program: nodeProgram('probe.mjs', [String(port)], ['/proc']),
       limits: LIMITS,
     });

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, stat, truncate, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { EosError } from '@everythingos/proto';
 import type { Logger } from 'pino';
@@ -21,13 +21,26 @@ export interface HomeImageOptions {
   /** Tool paths. */
   mkfsPath?: string;
   mountPath?: string;
+  umountPath?: string;
+  losetupPath?: string;
+  blockdevPath?: string;
+}
+
+async function isMountedReadWrite(mountPoint: string): Promise<boolean> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  // Fields: id parent major:minor root mount-point options ...; the last mount on a path wins.
+  const line = info
+    .split('\n')
+    .filter((l) => l.split(' ')[4] === mountPoint)
+    .at(-1);
+  return line !== undefined && (line.split(' ')[5] ?? '').split(',').includes('rw');
 }
 
 const EXT4_MIN_SIZE_BYTES = 2 * 1024 * 1024;
 
 /**
  * Gives an agent a disk-capped home: a sparse file formatted as ext4 (no reserved blocks, root
- * owned by the agent) loop-mounted `nosuid,nodev,noexec`. Writes past the cap fail with ENOSPC.
+ * owned by the agent) loop-mounted read-write, `nosuid,nodev,noexec` (verified in mountinfo). Writes past the cap fail with ENOSPC.
  * An existing image is reused (its size is not changed). Needs root.
  * @throws EosError EOS_AGENT_SPAWN_FAILED when mkfs or mount fails.
  */
@@ -59,10 +72,26 @@ export async function mountHomeImage(opts: HomeImageOptions): Promise<void> {
       ]);
     }
     await mkdir(opts.mountPoint, { recursive: true, mode: 0o700 });
-    await execFileAsync(opts.mountPath ?? '/usr/bin/mount', ['-o', 'loop,nosuid,nodev,noexec', opts.imagePath, opts.mountPoint]);
+    // Attach the loop device ourselves: a free loop device can carry a stale read-only disk flag,
+    // and `mount -o loop` then silently mounts the home read-only (seen on this host).
+    const { stdout } = await execFileAsync(opts.losetupPath ?? '/usr/sbin/losetup', ['--find', '--show', opts.imagePath]);
+    const device = stdout.trim();
+    try {
+      await execFileAsync(opts.blockdevPath ?? '/usr/sbin/blockdev', ['--setrw', device]);
+      await execFileAsync(opts.mountPath ?? '/usr/bin/mount', ['-w', '-o', 'nosuid,nodev,noexec', device, opts.mountPoint]);
+    } finally {
+      // On a mounted device this only sets autoclear: the device is freed at unmount.
+      await execFileAsync(opts.losetupPath ?? '/usr/sbin/losetup', ['-d', device]);
+    }
+    if (!(await isMountedReadWrite(opts.mountPoint))) {
+      await unmountHomeImage(opts.mountPoint, opts);
+      throw new Error(`${opts.mountPoint} was mounted read-only`);
+    }
+    // The fs root is owned by the agent (root_owner); keep other host users out of it.
+    await chmod(opts.mountPoint, 0o700);
     opts.logger.debug({ imagePath: opts.imagePath, mountPoint: opts.mountPoint, fresh }, 'agent home image mounted');
   } catch (err) {
-    throw new EosError('EOS_AGENT_SPAWN_FAILED', `cannot mount the agent home image ${opts.imagePath}; needs root, mkfs.ext4 and loop devices`, {
+    throw new EosError('EOS_AGENT_SPAWN_FAILED', `cannot mount the agent home image ${opts.imagePath}; needs root, mkfs.ext4, losetup and a free loop device`, {
       cause: err,
     });
   }

@@ -270,7 +270,7 @@ export function planSandbox(probe: SandboxProbe, options: { logger: Logger }): S
     cgroup_pids: cgLayer('pids'),
     cgroup_cpu: cgLayer('cpu'),
     cgroup_kill:
-      probe.isRoot && cg?.v2Root != null && cg.v2Kill
+      probe.isRoot && cg !== null && cg.v2Root !== null && cg.v2Kill
         ? { active: true, detail: 'cgroup v2 cgroup.kill' }
         : probe.isRoot && cg !== null
           ? { active: true, detail: 'v1: iterate cgroup.procs and SIGKILL' }
