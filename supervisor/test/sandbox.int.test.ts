@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { rmdirSync, chmodSync, chownSync, closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmdirSync, chmodSync, chownSync, closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -19,7 +19,7 @@ const missing = [
   isRoot ? null : 'root',
   existsSync('/usr/bin/bwrap') ? null : 'bubblewrap (/usr/bin/bwrap)',
   existsSync('/usr/bin/setpriv') ? null : 'setpriv',
-  currentSeccompArch() === null ? null : null,
+  currentSeccompArch() === null ? `a seccomp syscall table for ${process.arch}` : null,
 ].filter((m): m is string => m !== null);
 const skipReason = missing.length > 0 ? `needs ${missing.join(', ')}` : '';
 
@@ -95,12 +95,14 @@ describe.skipIf(missing.length > 0)(`agent sandbox on a real host${skipReason ? 
     homeHost?: string;
     onSpawn?: (cg: AgentCgroup | null, pid: number) => Promise<void>;
     manager?: CgroupManager;
+    /** spawn() credentials, to run the chain as a non-root operator (mode rootless-bwrap). */
+    spawnAs?: { uid: number; gid: number };
   }
 
   async function runSandboxed(opts: RunOptions): Promise<RunResult & { cg: AgentCgroup | null; id: string }> {
     seq += 1;
     const id = `t${seq}`;
-    const uid = UID_BASE + seq;
+    const uid = opts.spawnAs?.uid ?? UID_BASE + seq;
     const home = opts.homeHost ?? join(base, `home-${id}`);
     mkdirSync(home, { recursive: true, mode: 0o700 });
     chownSync(home, uid, uid);
@@ -144,7 +146,7 @@ describe.skipIf(missing.length > 0)(`agent sandbox on a real host${skipReason ? 
       stdio[cmd.fds.status] = 'pipe';
     }
     const started = performance.now();
-    const child = spawn(cmd.file, cmd.args, { env: cmd.env, stdio });
+    const child = spawn(cmd.file, cmd.args, { env: cmd.env, stdio, ...(opts.spawnAs ?? {}) });
     if (seccompFd !== null) {
       closeSync(seccompFd);
     }
@@ -234,6 +236,53 @@ describe.skipIf(missing.length > 0)(`agent sandbox on a real host${skipReason ? 
     expect(p.tcpHost).toBe('ECONNREFUSED');
     expect(r.status[0]).toHaveProperty('child-pid');
     expect(r.status.at(-1)).toEqual({ 'exit-code': 0 });
+  });
+
+  it('writes v1 limits in memsw order, also when lowering and raising them again', async () => {
+    const cg = await manager.create('limits', { memoryBytes: 128 * MiB, pidsMax: 50, cpuQuotaPercent: 25 });
+    onTestFinished(async () => {
+      await cg.kill();
+      await cg.remove();
+    });
+    await manager.create('limits', { memoryBytes: 64 * MiB, pidsMax: 40, cpuQuotaPercent: 150 });
+    await manager.create('limits', { memoryBytes: 512 * MiB, pidsMax: 30, cpuQuotaPercent: 50 });
+    const layout = probe.cgroups!;
+    const read = (c: 'memory' | 'pids' | 'cpu', f: string): string => readFileSync(join(layout.v1[c]!, parent, 'limits', f), 'utf8').trim();
+    expect(read('memory', 'memory.limit_in_bytes')).toBe(String(512 * MiB));
+    expect(read('memory', 'memory.memsw.limit_in_bytes')).toBe(String(512 * MiB));
+    expect(read('pids', 'pids.max')).toBe('30');
+    expect(read('cpu', 'cpu.cfs_quota_us')).toBe('50000');
+    expect(read('cpu', 'cpu.cfs_period_us')).toBe('100000');
+    expect(cg.procsFiles()).toContain(join(layout.v2Root!, parent, 'limits', 'cgroup.procs'));
+  });
+
+  it.each(['uid-only', 'rootless-bwrap', 'process'] as const)('runs the degraded mode %s with the layers it promises', async (mode) => {
+    const server: Server = createServer((s) => s.destroy());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    onTestFinished(() => void server.close());
+    const port = (server.address() as { port: number }).port;
+    const inBox = mode === 'rootless-bwrap';
+    const operator = UID_BASE + 40;
+    const r = await runSandboxed({
+      mode,
+      program: { ...nodeProgram('probe.mjs', [String(port)], ['/proc']), script: inBox ? '/app/probe.mjs' : join(app, 'probe.mjs') },
+      limits: mode === 'uid-only' ? LIMITS : undefined,
+      spawnAs: mode === 'rootless-bwrap' ? { uid: operator, gid: operator } : undefined,
+    });
+    expect(r.stderr).toBe('');
+    const p = JSON.parse(r.stdout) as Record<string, string>;
+    expect(p.spawn).toBe('ERR_ACCESS_DENIED');
+    expect(p.readOutside).toBe('ERR_ACCESS_DENIED');
+    if (mode === 'process') {
+      expect(p.Uid?.split('\t')[0]).toBe('0'); // no uid drop: documented as no security boundary
+      return;
+    }
+    expect(p.Uid?.split('\t')[0]).not.toBe('0');
+    expect(p.NoNewPrivs).toBe('1');
+    expect(p.CapEff).toBe('0000000000000000');
+    expect(p.Seccomp).toBe(inBox ? '2' : '0');
+    expect(p.tcpHost).toBe(inBox ? 'ECONNREFUSED' : 'CONNECTED'); // uid-only shares the host network
   });
 
   it('hides /etc/shadow at the kernel level (no node layer)', async () => {
