@@ -355,6 +355,15 @@ describe.skipIf(missing.length > 0)(`agent sandbox on a real host${skipReason ? 
     expect(verdict.kind).toBe('limit');
   });
 
+  it('throttles CPU to the cgroup quota', async () => {
+    const r = await runSandboxed({ program: nodeProgram('busy.mjs', ['1000']), limits: { ...LIMITS, cpuQuotaPercent: 20 } });
+    const usage = await r.cg?.readUsage();
+    expect(r.stdout.trim()).toBe('done');
+    expect(usage?.cpuThrottledPeriods).toBeGreaterThan(0);
+    // 1 s of wall time at 20 % of a CPU, plus node start-up outside the busy loop.
+    expect(usage?.cpuUsageNs).toBeLessThan(0.45e9);
+  });
+
   it('caps the private /tmp tmpfs', async () => {
     const r = await runSandboxed({ program: nodeProgram('fill.mjs', ['/tmp', '64']), tmpfsSizeBytes: 8 * MiB, limits: LIMITS });
     const out = JSON.parse(r.stdout) as { written: number; error: string | null };
