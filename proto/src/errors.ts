@@ -32,6 +32,7 @@ export const ERROR_CODES = {
   EOS_CREDENTIAL_DENIED: { grpc: Status.PERMISSION_DENIED, retryable: false },
   EOS_VAULT_INSECURE: { grpc: Status.FAILED_PRECONDITION, retryable: false },
   EOS_VAULT_CORRUPT: { grpc: Status.DATA_LOSS, retryable: false },
+  EOS_SANDBOX_UNAVAILABLE: { grpc: Status.FAILED_PRECONDITION, retryable: false },
   EOS_INTERNAL: { grpc: Status.INTERNAL, retryable: false },
 } as const satisfies Record<string, { grpc: Status; retryable: boolean }>;
 
