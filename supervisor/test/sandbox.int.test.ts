@@ -176,7 +176,7 @@ describe.skipIf(missing.length > 0)(`agent sandbox on a real host${skipReason ? 
     return { code, signal, stdout, stderr, status, elapsedMs, cg, id };
   }
 
-  const nodeProgram = (script: string, args: string[] = [], extraReadPaths: string[] = []): SandboxProgram => ({
+  const nodeProgram = (script: string, args: string[] = [], extraReadPaths: string[] = []): Extract<SandboxProgram, { kind: 'node' }> => ({
     kind: 'node',
     script: `/app/${script}`,
     args,
