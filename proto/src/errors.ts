@@ -33,6 +33,12 @@ export const ERROR_CODES = {
   EOS_VAULT_INSECURE: { grpc: Status.FAILED_PRECONDITION, retryable: false },
   EOS_VAULT_CORRUPT: { grpc: Status.DATA_LOSS, retryable: false },
   EOS_SANDBOX_UNAVAILABLE: { grpc: Status.FAILED_PRECONDITION, retryable: false },
+  EOS_LLM_PROVIDER_FAILED: { grpc: Status.UNAVAILABLE, retryable: true },
+  EOS_MODEL_NOT_ALLOWED: { grpc: Status.PERMISSION_DENIED, retryable: false },
+  EOS_BUDGET_EXCEEDED: { grpc: Status.RESOURCE_EXHAUSTED, retryable: true },
+  EOS_OUTPUT_BLOCKED: { grpc: Status.FAILED_PRECONDITION, retryable: false },
+  EOS_INPUT_REJECTED: { grpc: Status.FAILED_PRECONDITION, retryable: false },
+  EOS_INTEGRITY_FAILED: { grpc: Status.DATA_LOSS, retryable: false },
   EOS_INTERNAL: { grpc: Status.INTERNAL, retryable: false },
 } as const satisfies Record<string, { grpc: Status; retryable: boolean }>;
 
