@@ -13,6 +13,7 @@ import { readAgentPackage, type AgentPackage } from './manifest/read-agent-packa
 import { AgentServer } from './rpc/agent-server.js';
 import { newAuthCounters, type AuthCounters } from './rpc/auth-counters.js';
 import { ControlServer } from './rpc/control-server.js';
+import type { LogTap } from './logs/log-tap.js';
 import { StateStore } from './state/state-store.js';
 
 /** Version of the daemon, reported by `eosd status`. */
@@ -21,6 +22,8 @@ export const EOSD_VERSION = '0.1.0';
 export interface SupervisorOptions {
   config: DaemonConfig;
   logger: Logger;
+  /** Where `eosd logs` reads recent and new lines from; the root logger must write to it too. */
+  logTap?: LogTap;
 }
 
 /** A running daemon: agents, bus, control socket. */
@@ -221,6 +224,7 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
         await r.restart();
         return toInfo(await r.snapshot());
       },
+      ...(opts.logTap === undefined ? {} : { logTap: opts.logTap }),
     },
     log.child({ unit: 'control' }),
   );

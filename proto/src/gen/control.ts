@@ -17,6 +17,8 @@ import type { StartAgentRequest as _eos_control_v1_StartAgentRequest, StartAgent
 import type { StartAgentResponse as _eos_control_v1_StartAgentResponse, StartAgentResponse__Output as _eos_control_v1_StartAgentResponse__Output } from './eos/control/v1/StartAgentResponse.js';
 import type { StopAgentRequest as _eos_control_v1_StopAgentRequest, StopAgentRequest__Output as _eos_control_v1_StopAgentRequest__Output } from './eos/control/v1/StopAgentRequest.js';
 import type { StopAgentResponse as _eos_control_v1_StopAgentResponse, StopAgentResponse__Output as _eos_control_v1_StopAgentResponse__Output } from './eos/control/v1/StopAgentResponse.js';
+import type { StreamLogsRequest as _eos_control_v1_StreamLogsRequest, StreamLogsRequest__Output as _eos_control_v1_StreamLogsRequest__Output } from './eos/control/v1/StreamLogsRequest.js';
+import type { StreamLogsResponse as _eos_control_v1_StreamLogsResponse, StreamLogsResponse__Output as _eos_control_v1_StreamLogsResponse__Output } from './eos/control/v1/StreamLogsResponse.js';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -40,6 +42,8 @@ export interface ProtoGrpcType {
         StartAgentResponse: MessageTypeDefinition<_eos_control_v1_StartAgentResponse, _eos_control_v1_StartAgentResponse__Output>
         StopAgentRequest: MessageTypeDefinition<_eos_control_v1_StopAgentRequest, _eos_control_v1_StopAgentRequest__Output>
         StopAgentResponse: MessageTypeDefinition<_eos_control_v1_StopAgentResponse, _eos_control_v1_StopAgentResponse__Output>
+        StreamLogsRequest: MessageTypeDefinition<_eos_control_v1_StreamLogsRequest, _eos_control_v1_StreamLogsRequest__Output>
+        StreamLogsResponse: MessageTypeDefinition<_eos_control_v1_StreamLogsResponse, _eos_control_v1_StreamLogsResponse__Output>
       }
     }
   }

@@ -10,7 +10,12 @@ await runCli({
   env: process.env,
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
-  createLogger: (level) => pino({ level, base: { pid: process.pid }, redact: ['*.sessionKey', '*.secret', '*.token'] }),
+  createLogger: (level, tap) =>
+    pino(
+      { level, base: { pid: process.pid }, redact: ['*.sessionKey', '*.secret', '*.token'] },
+      pino.multistream([{ stream: process.stdout, level: level as pino.Level }, { stream: tap, level: level as pino.Level }]),
+    ),
+  isTty: process.stdout.isTTY === true,
   onStopSignal: (graceful, force) => {
     let count = 0;
     const handler = (signal: NodeJS.Signals): void => {

@@ -12,6 +12,8 @@ export interface ControlClient {
   startAgent(id: string): Promise<controlV1.AgentInfo__Output>;
   stopAgent(id: string): Promise<controlV1.AgentInfo__Output>;
   restartAgent(id: string): Promise<controlV1.AgentInfo__Output>;
+  /** Calls `onLine` with every log line; resolves when the stream ends (never, with follow). */
+  streamLogs(req: controlV1.StreamLogsRequest, onLine: (json: string) => void): Promise<void>;
   close(): void;
 }
 
@@ -52,6 +54,13 @@ export function createControlClient(socketPath: string): ControlClient {
       agentOf(
         await call(client.restartAgent as Method<controlV1.RestartAgentRequest, controlV1.RestartAgentResponse__Output>, { id }),
       ),
+    streamLogs: (req, onLine) =>
+      new Promise<void>((resolve, reject) => {
+        const stream = client.streamLogs(req);
+        stream.on('data', (m: controlV1.StreamLogsResponse__Output) => onLine(m.json.toString('utf8')));
+        stream.on('end', () => resolve());
+        stream.on('error', (err) => reject(fromServiceError(err)));
+      }),
     close: () => client.close(),
   };
 }

@@ -4,7 +4,9 @@ import yargs, { type Argv } from 'yargs';
 import { EosError, isEosError } from '@everythingos/proto';
 import { loadConfig } from '../config/load-config.js';
 import { createSupervisor, EOSD_VERSION } from '../supervisor.js';
+import { LogTap } from '../logs/log-tap.js';
 import { createControlClient, type ControlClient } from './control-client.js';
+import { formatLogLine } from './format-log.js';
 import { agentJson, renderAgentsTable } from './format.js';
 
 /** Exit status for configuration errors (sysexits.h EX_CONFIG). */
@@ -16,8 +18,10 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
   out: (text: string) => void;
   err: (text: string) => void;
-  /** Creates the daemon's root logger (NDJSON on stdout). */
-  createLogger: (level: string) => Logger;
+  /** Creates the daemon's root logger (NDJSON on stdout, and into the tap `eosd logs` reads). */
+  createLogger: (level: string, tap: LogTap) => Logger;
+  /** Whether stdout is a terminal (human formatting) or not (NDJSON). */
+  isTty: boolean;
   /** Resolves when the daemon should stop: first SIGINT/SIGTERM; a second one calls `force`. */
   onStopSignal: (graceful: (signal: string) => void, force: () => void) => void;
   exit: (code: number) => void;
@@ -81,8 +85,9 @@ export async function runCli(io: CliIo): Promise<void> {
         const { parseConfig } = await import('../config/load-config.js');
         const config =
           configPath === undefined ? parseConfig({}, '(no config file)', process.cwd(), overrides) : await loadConfig(configPath, overrides);
-        const logger = io.createLogger(io.env.EOSD_LOG_LEVEL ?? config.logLevel);
-        const sup = await createSupervisor({ config, logger });
+        const logTap = new LogTap();
+        const logger = io.createLogger(io.env.EOSD_LOG_LEVEL ?? config.logLevel, logTap);
+        const sup = await createSupervisor({ config, logger, logTap });
         const log = logger.child({ component: 'supervisor' });
         let stopped = false;
         const done = new Promise<void>((resolveDone) => {
@@ -142,6 +147,21 @@ export async function runCli(io: CliIo): Promise<void> {
             ].join('\n'),
           );
         }),
+    )
+    .command(
+      'logs [agent]',
+      'show the daemon and agent logs (NDJSON when not on a terminal)',
+      (y: Argv) =>
+        y
+          .positional('agent', { type: 'string', describe: 'only this agent' })
+          .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'keep printing new lines' })
+          .option('lines', { alias: 'n', type: 'number', default: 100, describe: 'recent lines to print first' }),
+      (args) =>
+        withClient(args, (c) =>
+          c.streamLogs({ agentId: (args.agent as string | undefined) ?? '', follow: Boolean(args.follow), tail: Number(args.lines) }, (line) =>
+            io.out(io.isTty ? formatLogLine(line) : line),
+          ),
+        ),
     )
     .command('agents', 'manage agents', (y: Argv) =>
       y

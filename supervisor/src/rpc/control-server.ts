@@ -1,7 +1,8 @@
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ServerWritableStream } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
-import { EosError, loadControlProto, type controlV1 } from '@everythingos/proto';
+import { EosError, loadControlProto, toServiceError, type controlV1 } from '@everythingos/proto';
+import { agentLineFilter, type LogTap } from '../logs/log-tap.js';
 import { unary } from './unary.js';
 
 /** What the control service needs from the daemon. */
@@ -12,7 +13,12 @@ export interface ControlBackend {
   start(id: string): Promise<controlV1.AgentInfo>;
   stop(id: string): Promise<controlV1.AgentInfo>;
   restart(id: string): Promise<controlV1.AgentInfo>;
+  /** Recent and new log lines; absent when the daemon was started without a tap. */
+  logTap?: LogTap;
 }
+
+/** Lines sent when a StreamLogs request names no tail. */
+const DEFAULT_LOG_TAIL = 100;
 
 /** Name under which the control service reports its health in grpc.health.v1. */
 export const CONTROL_HEALTH_SERVICE = 'eos.control.v1.ControlService';
@@ -46,6 +52,28 @@ export class ControlServer {
       RestartAgent: unary(log, 'RestartAgent', async (req: controlV1.RestartAgentRequest__Output) => ({
         agent: await backend.restart(requireId(req.id)),
       })),
+      StreamLogs: (call: ServerWritableStream<controlV1.StreamLogsRequest__Output, controlV1.StreamLogsResponse>) => {
+        const tap = backend.logTap;
+        if (tap === undefined) {
+          call.emit('error', toServiceError(new EosError('EOS_UNIMPLEMENTED', 'this daemon keeps no log buffer')));
+          return;
+        }
+        const filter = agentLineFilter(call.request.agentId);
+        for (const line of tap.recent(call.request.tail || DEFAULT_LOG_TAIL, filter)) {
+          call.write({ json: Buffer.from(line) });
+        }
+        if (!call.request.follow) {
+          call.end();
+          return;
+        }
+        const stop = tap.follow((line) => {
+          if (filter(line)) {
+            call.write({ json: Buffer.from(line) });
+          }
+        });
+        call.on('cancelled', stop);
+        call.on('close', stop);
+      },
     };
     this.#server.addService(eos.control.v1.ControlService.service, handlers);
     this.#health.addToServer(this.#server);

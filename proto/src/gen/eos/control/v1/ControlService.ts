@@ -15,6 +15,8 @@ import type { StartAgentRequest as _eos_control_v1_StartAgentRequest, StartAgent
 import type { StartAgentResponse as _eos_control_v1_StartAgentResponse, StartAgentResponse__Output as _eos_control_v1_StartAgentResponse__Output } from '../../../eos/control/v1/StartAgentResponse.js';
 import type { StopAgentRequest as _eos_control_v1_StopAgentRequest, StopAgentRequest__Output as _eos_control_v1_StopAgentRequest__Output } from '../../../eos/control/v1/StopAgentRequest.js';
 import type { StopAgentResponse as _eos_control_v1_StopAgentResponse, StopAgentResponse__Output as _eos_control_v1_StopAgentResponse__Output } from '../../../eos/control/v1/StopAgentResponse.js';
+import type { StreamLogsRequest as _eos_control_v1_StreamLogsRequest, StreamLogsRequest__Output as _eos_control_v1_StreamLogsRequest__Output } from '../../../eos/control/v1/StreamLogsRequest.js';
+import type { StreamLogsResponse as _eos_control_v1_StreamLogsResponse, StreamLogsResponse__Output as _eos_control_v1_StreamLogsResponse__Output } from '../../../eos/control/v1/StreamLogsResponse.js';
 
 export interface ControlServiceClient extends grpc.Client {
   GetAgent(argument: _eos_control_v1_GetAgentRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_GetAgentResponse__Output>): grpc.ClientUnaryCall;
@@ -71,6 +73,17 @@ export interface ControlServiceClient extends grpc.Client {
   stopAgent(argument: _eos_control_v1_StopAgentRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_StopAgentResponse__Output>): grpc.ClientUnaryCall;
   stopAgent(argument: _eos_control_v1_StopAgentRequest, callback: grpc.requestCallback<_eos_control_v1_StopAgentResponse__Output>): grpc.ClientUnaryCall;
   
+  /**
+   * The daemon's and agents' structured log lines: the most recent ones, then (with follow) new ones.
+   */
+  StreamLogs(argument: _eos_control_v1_StreamLogsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_eos_control_v1_StreamLogsResponse__Output>;
+  StreamLogs(argument: _eos_control_v1_StreamLogsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_eos_control_v1_StreamLogsResponse__Output>;
+  /**
+   * The daemon's and agents' structured log lines: the most recent ones, then (with follow) new ones.
+   */
+  streamLogs(argument: _eos_control_v1_StreamLogsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_eos_control_v1_StreamLogsResponse__Output>;
+  streamLogs(argument: _eos_control_v1_StreamLogsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_eos_control_v1_StreamLogsResponse__Output>;
+  
 }
 
 export interface ControlServiceHandlers extends grpc.UntypedServiceImplementation {
@@ -86,6 +99,11 @@ export interface ControlServiceHandlers extends grpc.UntypedServiceImplementatio
   
   StopAgent: grpc.handleUnaryCall<_eos_control_v1_StopAgentRequest__Output, _eos_control_v1_StopAgentResponse>;
   
+  /**
+   * The daemon's and agents' structured log lines: the most recent ones, then (with follow) new ones.
+   */
+  StreamLogs: grpc.handleServerStreamingCall<_eos_control_v1_StreamLogsRequest__Output, _eos_control_v1_StreamLogsResponse>;
+  
 }
 
 export interface ControlServiceDefinition extends grpc.ServiceDefinition {
@@ -95,4 +113,5 @@ export interface ControlServiceDefinition extends grpc.ServiceDefinition {
   RestartAgent: MethodDefinition<_eos_control_v1_RestartAgentRequest, _eos_control_v1_RestartAgentResponse, _eos_control_v1_RestartAgentRequest__Output, _eos_control_v1_RestartAgentResponse__Output>
   StartAgent: MethodDefinition<_eos_control_v1_StartAgentRequest, _eos_control_v1_StartAgentResponse, _eos_control_v1_StartAgentRequest__Output, _eos_control_v1_StartAgentResponse__Output>
   StopAgent: MethodDefinition<_eos_control_v1_StopAgentRequest, _eos_control_v1_StopAgentResponse, _eos_control_v1_StopAgentRequest__Output, _eos_control_v1_StopAgentResponse__Output>
+  StreamLogs: MethodDefinition<_eos_control_v1_StreamLogsRequest, _eos_control_v1_StreamLogsResponse, _eos_control_v1_StreamLogsRequest__Output, _eos_control_v1_StreamLogsResponse__Output>
 }

@@ -14,3 +14,5 @@ export type * from './StartAgentRequest.js';
 export type * from './StartAgentResponse.js';
 export type * from './StopAgentRequest.js';
 export type * from './StopAgentResponse.js';
+export type * from './StreamLogsRequest.js';
+export type * from './StreamLogsResponse.js';
