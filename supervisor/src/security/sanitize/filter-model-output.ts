@@ -27,11 +27,12 @@ const DEFAULT_OPTIONS = parseOptions(OutputFilterOptions, {}, 'output filter');
 
 const MODE_ADJ = ['jailbreak', 'jailbroken', 'dan', 'developer', 'god', 'unrestricted', 'unfiltered', 'evil', 'desarrollador', 'developpeur', 'sviluppatore'];
 const MODE = ['mode', 'modus', 'modo', 'modalita'];
-const ON = ['enabled', 'activated', 'active', 'on', 'engaged', 'unlocked', 'aktiviert', 'activado', 'activo', 'active', 'activee', 'attivata', 'attiva', 'attivo'];
+const ON = ['enabled', 'activated', 'active', 'engaged', 'unlocked', 'aktiviert', 'activado', 'activo', 'active', 'activee', 'attivata', 'attiva', 'attivo'];
 const RESTRICTIONS = ['restriction*', 'rule', 'rules', 'guideline*', 'filter*', 'limit', 'limits', 'limitation*', 'polic*', 'censor*', 'constraint*', 'ethic*'];
 
 const OUTPUT_RULES: readonly PhraseRule<OutputRuleKind>[] = [
   { id: 'jailbreak_confirmed.mode_enabled', category: 'block', weight: 1, slots: [MODE_ADJ, MODE, ON], gaps: [0, 2] },
+  { id: 'jailbreak_confirmed.mode_enabled', category: 'block', weight: 1, slots: [MODE, MODE_ADJ, ON], gaps: [0, 2] },
   { id: 'jailbreak_confirmed.mode_word', category: 'block', weight: 1, slots: [['entwicklermodus', 'godmode', 'devmode'], ON], gaps: [2] },
   { id: 'jailbreak_confirmed.successful', category: 'block', weight: 1, slots: [['jailbreak', 'jailbroken'], ['successful', 'succeeded', 'complete', 'completed', 'enabled', 'activated', 'worked']], gaps: [2] },
   { id: 'jailbreak_confirmed.i_am_dan', category: 'block', weight: 1, slots: [['i'], ['am', 'm'], ['now'], ['dan', 'jailbroken', 'unrestricted', 'unfiltered', 'free', 'unchained']], gaps: [0, 0, 1] },

@@ -40,6 +40,9 @@ const IBAN_LENGTHS: Readonly<Record<string, number>> = {
   IT: 27, LU: 20, NL: 18, NO: 15, PL: 28, PT: 25, SE: 24, SK: 24,
 };
 
+/** How printed card numbers are grouped: 16 and 19 digits in fours, Amex 4-6-5, Diners 4-6-4. */
+const CARD_GROUPINGS: ReadonlySet<string> = new Set(['4,4,4,4', '4,4,4,4,3', '4,6,5', '4,6,4']);
+
 const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
 const isAsciiLetter = (c: number): boolean => (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
 const isAlnum = (c: number): boolean => isDigit(c) || isAsciiLetter(c);
@@ -362,7 +365,8 @@ function classifyDigits(first: number, digits: string, groups: readonly number[]
   if (sepSet.has('.') && first !== 0x2b) {
     return undefined; // decimals, versions and dates, not phone numbers
   }
-  if (first !== 0x2b && first !== 0x28 && digits.length >= 13 && digits.length <= 19 && sepSet.size <= 1 && !sepSet.has(') ') && luhnValid(digits)) {
+  const cardShape = groups.length === 1 || CARD_GROUPINGS.has(groups.join(','));
+  if (first !== 0x2b && first !== 0x28 && digits.length >= 13 && digits.length <= 19 && cardShape && sepSet.size <= 1 && luhnValid(digits)) {
     return 'credit_card';
   }
   if (first !== 0x2b && groups.join(',') === '3,2,4' && seps.every((s) => s === '-') && ssnValid(digits)) {
