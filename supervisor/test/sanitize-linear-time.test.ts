@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { filterModelOutput, sanitize, scrubPii } from '../src/security/sanitize/index.js';
 import { decodeLayers } from '../src/security/sanitize/decode-layers.js';
-import { foldForDetection } from '../src/security/sanitize/fold-confusables.js';
+import { foldForDetection } from '../src/security/sanitize/fold-for-detection.js';
 import { INJECTION_RULES } from '../src/security/sanitize/injection-rules.js';
 import { normalizeText } from '../src/security/sanitize/normalize-text.js';
 import { PhraseMatcher, tokenize } from '../src/security/sanitize/phrase-matcher.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { neutralizeDelimiters, sanitize } from '../src/security/sanitize/index.js';
-import { foldForDetection } from '../src/security/sanitize/fold-confusables.js';
+import { foldForDetection } from '../src/security/sanitize/fold-for-detection.js';
 import { normalizeText } from '../src/security/sanitize/normalize-text.js';
 
 describe('normalizeText', () => {

@@ -1,6 +1,6 @@
 import { decodeLayers } from './decode-layers.js';
 import type { EncodingKind } from './decode-layers.js';
-import { foldForDetection } from './fold-confusables.js';
+import { foldForDetection } from './fold-for-detection.js';
 import { INJECTION_CATEGORIES, INJECTION_RULES } from './injection-rules.js';
 import type { InjectionCategory } from './injection-rules.js';
 import { normalizeText } from './normalize-text.js';

@@ -1,4 +1,4 @@
-import { foldForDetection } from './fold-confusables.js';
+import { foldForDetection } from './fold-for-detection.js';
 import { normalizeText } from './normalize-text.js';
 import { PhraseMatcher, tokenize } from './phrase-matcher.js';
 import type { PhraseRule } from './phrase-matcher.js';
