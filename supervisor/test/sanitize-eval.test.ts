@@ -2,10 +2,18 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { INJECTION_CATEGORIES, sanitize } from '../src/security/sanitize/index.js';
 
+/**
+ * Splits, all written by the detector's author (so none is blind):
+ * - dev: tuned against.
+ * - heldout: written before any detector code, never tuned against.
+ * - probe1: paraphrases written after the first detector to dodge its vocabulary; measured at 20.9%
+ *   detection / 8.9% false positives, then used for one generalization pass (so now tuned).
+ * - probe2: written before that pass, measured once after it, never tuned against.
+ * Only dev and heldout are held to the targets; the probes show how far pattern rules generalize.
+ */
 interface EvalItem {
   readonly id: string;
-  /** dev: tuned against; heldout: written before the detector, never tuned against; probe: written after it, to avoid its vocabulary. */
-  readonly split: 'dev' | 'heldout' | 'probe';
+  readonly split: 'dev' | 'heldout' | 'probe1' | 'probe2';
   readonly label: 'attack' | 'benign';
   readonly category: string;
   readonly lang: 'en' | 'de' | 'es' | 'fr' | 'it';
@@ -50,7 +58,7 @@ describe('sanitize evaluation set', () => {
     }
     expect(SET.length).toBeGreaterThanOrEqual(400);
     expect(new Set(SET.map((i) => i.id)).size).toBe(SET.length);
-    const attacks = SET.filter((i) => i.label === 'attack' && i.split !== 'probe');
+    const attacks = SET.filter((i) => i.label === 'attack' && (i.split === 'dev' || i.split === 'heldout'));
     for (const category of INJECTION_CATEGORIES) {
       for (const lang of ['en', 'de', 'es', 'fr', 'it']) {
         expect(attacks.some((i) => i.category === category && i.lang === lang), `${category}/${lang}`).toBe(true);
@@ -65,15 +73,15 @@ describe('sanitize evaluation set', () => {
     expect(r.falsePositive).toBeLessThanOrEqual(MAX_FALSE_POSITIVE_RATE);
   });
 
-  it('reports the probe split (paraphrases written to evade the rules; not held to the targets)', () => {
-    const r = rates(SET.filter((i) => i.split === 'probe'));
-    report('probe', r);
+  it.each(['probe1', 'probe2'] as const)('reports the %s split (paraphrases written to evade the rules; not held to the targets)', (split) => {
+    const r = rates(SET.filter((i) => i.split === split));
+    report(split, r);
     expect(r.attacks).toBeGreaterThan(0);
   });
 
   it('reports each category on the attack side of dev + heldout', () => {
     const lines = INJECTION_CATEGORIES.map((category) => {
-      const items = SET.filter((i) => i.split !== 'probe' && i.label === 'attack' && i.category === category);
+      const items = SET.filter((i) => (i.split === 'dev' || i.split === 'heldout') && i.label === 'attack' && i.category === category);
       const hit = items.filter((i) => sanitize(i.text).categories.includes(category)).length;
       return `${category} ${hit}/${items.length}`;
     });

@@ -56,7 +56,7 @@ export function scanMarkers(lower: string): MarkerHit[] {
     hits.push({ id: 'delimiter.role_label', category: 'fake_delimiter', weight: 0.55 });
   }
   if (labels.weak) {
-    hits.push({ id: 'delimiter.weak_role_label', category: 'fake_delimiter', weight: 0.3 });
+    hits.push({ id: 'delimiter.weak_role_label', category: 'fake_delimiter', weight: 0.15 });
   }
   if (hasExfiltrationImage(lower)) {
     hits.push({ id: 'indirect.markdown_image_query', category: 'indirect_instruction', weight: 0.4 });
