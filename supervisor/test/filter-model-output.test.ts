@@ -39,6 +39,7 @@ describe('filterModelOutput', () => {
       flagged: ['credential_in_output', 'pii_in_output:email'],
     });
     expect(filterModelOutput(output, { strict: true })).toMatchObject({ blocked: true, reasons: ['credential_in_output'] });
+    expect(filterModelOutput('header Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345 sent').filtered).toBe('header Authorization: [TOKEN_REDACTED] sent');
   });
 
   it('in strict mode blocks risky code, redacts all PII and flags irreversible actions', () => {

@@ -5,6 +5,7 @@ import type { PhraseRule } from './phrase-matcher.js';
 import { OutputFilterOptions, parseOptions } from './sanitize-options.js';
 import type { OutputFilterOptionsInput } from './sanitize-options.js';
 import { scrubPii } from './scrub-pii.js';
+import type { PiiCategory } from './scrub-pii.js';
 
 /** Result of {@link filterModelOutput}. */
 export interface OutputFilterResult {
@@ -24,6 +25,7 @@ type OutputRuleKind = 'block' | 'flag' | 'strict_flag';
 export const BLOCKED_OUTPUT_TEXT = '[Response blocked by content policy. Please rephrase your request.]';
 const TRUNCATION_NOTE = '\n[Output truncated by content filter]';
 const DEFAULT_OPTIONS = parseOptions(OutputFilterOptions, {}, 'output filter');
+const CREDENTIALS_ONLY: ReadonlySet<PiiCategory> = new Set(['api_key']);
 
 const MODE_ADJ = ['jailbreak', 'jailbroken', 'dan', 'developer', 'god', 'unrestricted', 'unfiltered', 'evil', 'desarrollador', 'developpeur', 'sviluppatore'];
 const MODE = ['mode', 'modus', 'modo', 'modalita'];
@@ -120,7 +122,7 @@ export function filterModelOutput(text: string, options?: OutputFilterOptionsInp
   }
   let filtered = text;
   if (opts.strict ? pii.piiInstancesFound > 0 : hasCredential) {
-    filtered = opts.strict ? pii.scrubbed : redactCredentialsOnly(text);
+    filtered = opts.strict ? pii.scrubbed : scrubPii(text, CREDENTIALS_ONLY).scrubbed;
   }
   const cap = opts.strict ? Math.floor(opts.maxChars / 2) : opts.maxChars;
   if (filtered.length > cap) {
@@ -128,14 +130,6 @@ export function filterModelOutput(text: string, options?: OutputFilterOptionsInp
     filtered = filtered.slice(0, cap) + TRUNCATION_NOTE;
   }
   return { blocked: false, filtered, reasons: [], flagged: [...flagged].sort() };
-}
-
-function redactCredentialsOnly(text: string): string {
-  // scrubPii redacts every category; keep the non-credential parts by scrubbing token by token.
-  return text.replace(/\S+/g, (word) => {
-    const r = scrubPii(word);
-    return r.piiCategories.includes('api_key') ? r.scrubbed : word;
-  });
 }
 
 function collapseSpaces(text: string): string {

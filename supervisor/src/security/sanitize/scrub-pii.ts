@@ -59,8 +59,10 @@ const isTokenChar = (c: number): boolean => isAlnum(c) || c === 0x5f || c === 0x
  * (OpenAI, Anthropic, GitHub, Slack, AWS, Google, Stripe, Hugging Face, npm, GitLab, JWT, PEM
  * private keys, bearer tokens) and IBANs (ISO 7064 mod-97 checked). Hand-written scanners with
  * bounded look-around: linear time, no regex backtracking.
+ *
+ * @param only - redact just these categories (default: all).
  */
-export function scrubPii(text: string): PiiScrubResult {
+export function scrubPii(text: string, only?: ReadonlySet<PiiCategory>): PiiScrubResult {
   const spans: Span[] = [
     ...findEmails(text),
     ...findTokens(text),
@@ -75,8 +77,8 @@ export function scrubPii(text: string): PiiScrubResult {
   let count = 0;
   let cursor = 0;
   for (const span of spans) {
-    if (span.start < cursor) {
-      continue; // overlaps a longer or earlier finding
+    if (span.start < cursor || (only !== undefined && !only.has(span.category))) {
+      continue; // overlaps a longer or earlier finding, or not asked for
     }
     parts.push(text.slice(cursor, span.start), PLACEHOLDER[span.category]);
     cursor = span.end;
