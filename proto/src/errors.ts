@@ -25,6 +25,9 @@ export const ERROR_CODES = {
   EOS_SHUTTING_DOWN: { grpc: Status.UNAVAILABLE, retryable: true },
   EOS_UNAVAILABLE: { grpc: Status.UNAVAILABLE, retryable: true },
   EOS_UNIMPLEMENTED: { grpc: Status.UNIMPLEMENTED, retryable: false },
+  EOS_LEDGER_DEGRADED: { grpc: Status.UNAVAILABLE, retryable: false },
+  EOS_LEDGER_TAMPERED: { grpc: Status.DATA_LOSS, retryable: false },
+  EOS_LEDGER_REGRESSED: { grpc: Status.FAILED_PRECONDITION, retryable: false },
   EOS_INTERNAL: { grpc: Status.INTERNAL, retryable: false },
 } as const satisfies Record<string, { grpc: Status; retryable: boolean }>;
 
