@@ -87,7 +87,7 @@ describe.skipIf(!MOUNT_OK)(`Ledger on a failing file system (${MOUNT_OK ? 'real 
     run('mount', ['-o', 'remount,size=8m', mnt]);
     const r = await Ledger.open({ dir }, { key, logger });
     await r.close();
-    expect(verifyLedger(dir, key.publicKey)).toMatchObject({ valid: true });
+    expect(await verifyLedger(dir, key.publicKey)).toMatchObject({ valid: true });
     const lines = readFileSync(join(dir, 'segment-000001.jsonl'), 'utf8').split('\n');
     for (const a of acked) {
       expect(leafHash(Buffer.from(lines[a.seq] as string)).toString('hex')).toBe(a.hash);
@@ -109,7 +109,7 @@ describe.skipIf(!MOUNT_OK)(`Ledger on a failing file system (${MOUNT_OK ? 'real 
     );
     expect(err).toMatchObject({ code: 'EOS_LEDGER_DEGRADED', details: { errno: 'EROFS' } });
     expect(err?.message).toMatch(/cannot be opened/);
-    expect(verifyLedger(dir, key.publicKey)).toMatchObject({ valid: true });
+    expect(await verifyLedger(dir, key.publicKey)).toMatchObject({ valid: true });
   });
 
   it('fails closed when the file system dies under open descriptors (ext4 shutdown: EIO), never acking the lost records', async () => {

@@ -78,7 +78,7 @@ describe('Ledger', () => {
     const f = fixture();
     await writeSample(f, 100, { checkpointEveryRecords: 10 });
     const pub = readLedgerPublicKey(join(f.root, 'ledger.key.pub'));
-    const res = verifyLedger(f.dir, pub);
+    const res = await verifyLedger(f.dir, pub);
     expect(res).toMatchObject({ valid: true });
     // genesis + open + 100 + close
     expect(res.records).toBe(103);
@@ -127,11 +127,11 @@ describe('Ledger', () => {
     const segs = readdirSync(f.dir).filter((n) => n.startsWith('segment-'));
     expect(segs.length).toBeGreaterThan(3);
     expect(statSync(join(f.dir, segs[0] as string)).mode & 0o777).toBe(0o440);
-    expect(verifyLedger(f.dir, f.key.publicKey)).toMatchObject({ valid: true });
+    expect(await verifyLedger(f.dir, f.key.publicKey)).toMatchObject({ valid: true });
     const l = await openLedger(f, { maxSegmentBytes: 8 * 1024, create: false });
     await l.append('agent.act', 'a', { again: true }, { durable: true });
     await l.close();
-    expect(verifyLedger(f.dir, f.key.publicKey)).toMatchObject({ valid: true });
+    expect(await verifyLedger(f.dir, f.key.publicKey)).toMatchObject({ valid: true });
   });
 
   it('proves inclusion against the latest checkpoint, verifiable offline; a forged record fails', async () => {
@@ -166,12 +166,12 @@ describe('Ledger tamper detection', () => {
   async function sample(): Promise<Fixture> {
     const f = fixture();
     await writeSample(f, 60, { checkpointEveryRecords: 16 });
-    expect(verifyLedger(f.dir, f.key.publicKey)).toMatchObject({ valid: true });
+    expect(await verifyLedger(f.dir, f.key.publicKey)).toMatchObject({ valid: true });
     return f;
   }
 
   async function expectRejected(f: Fixture, code: string): Promise<void> {
-    const res = verifyLedger(f.dir, f.key.publicKey);
+    const res = await verifyLedger(f.dir, f.key.publicKey);
     expect(res.valid).toBe(false);
     expect(res.error?.code).toBe(code);
     await expect(Ledger.open({ dir: f.dir }, { key: f.key, logger })).rejects.toMatchObject({ code });
@@ -291,7 +291,7 @@ describe('Ledger startup recovery', () => {
     expect(rec[0]?.payload).toMatchObject({ droppedBytes: 37, segment: 1 });
     const saved = (rec[0]?.payload as { savedAs: string }).savedAs;
     expect(readFileSync(join(crashed, saved), 'utf8')).toBe('{"agent":"a","kind":"agent.act","payl');
-    expect(verifyLedger(crashed, f.key.publicKey)).toMatchObject({ valid: true, records: 46 });
+    expect(await verifyLedger(crashed, f.key.publicKey)).toMatchObject({ valid: true, records: 46 });
   });
 
   it('drops a garbage line after the head and keeps the records before it', async () => {
@@ -306,7 +306,7 @@ describe('Ledger startup recovery', () => {
     const r = await Ledger.open({ dir: crashed }, { key: f.key, logger });
     await r.close();
     expect(queryLedger(crashed, { kind: 'agent.act' })).toHaveLength(5);
-    expect(verifyLedger(crashed, f.key.publicKey)).toMatchObject({ valid: true });
+    expect(await verifyLedger(crashed, f.key.publicKey)).toMatchObject({ valid: true });
   });
 
   it('refuses a missing ledger unless created or overridden, and records the override', async () => {
@@ -316,7 +316,7 @@ describe('Ledger startup recovery', () => {
     await l.close();
     const reset = queryLedger(f.dir, { kind: 'ledger.reset' });
     expect(reset[0]?.payload).toMatchObject({ override: 'accept-ledger-reset', code: 'EOS_LEDGER_REGRESSED', operatorReason: 'disk replaced, ticket 42' });
-    expect(verifyLedger(f.dir, f.key.publicKey)).toMatchObject({ valid: true });
+    expect(await verifyLedger(f.dir, f.key.publicKey)).toMatchObject({ valid: true });
   });
 
   it('refuses a regressed ledger (rolled back to an older copy); the override moves it aside and is recorded', async () => {
@@ -342,7 +342,7 @@ describe('Ledger startup recovery', () => {
     expect(moved).toHaveLength(1);
     expect(existsSync(join(f.dir, moved[0] as string, 'segment-000001.jsonl'))).toBe(true);
     expect(queryLedger(f.dir, { kind: 'ledger.reset' })[0]?.payload).toMatchObject({ movedTo: moved[0] });
-    expect(verifyLedger(f.dir, f.key.publicKey)).toMatchObject({ valid: true });
+    expect(await verifyLedger(f.dir, f.key.publicKey)).toMatchObject({ valid: true });
     expect(ledgerStatus(f.dir, f.key.publicKey).ledgerId).toBe(id);
   });
 });

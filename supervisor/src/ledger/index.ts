@@ -9,7 +9,7 @@
  * const audit = await Ledger.open({ dir: '/var/lib/eosd/audit', origin: 'eosd/host1/audit' }, { key, logger });
  * await audit.append('auth.rejected', 'agent-a', { reason: 'bad mac' }, { durable: true });
  * await audit.close();
- * verifyLedger('/var/lib/eosd/audit', key.publicKey); // { valid: true, records, checkpoints }
+ * await verifyLedger('/var/lib/eosd/audit', key.publicKey); // { valid: true, records, checkpoints }
  * ```
  */
 export { Ledger, LedgerOptions } from './ledger.js';
@@ -27,8 +27,8 @@ export type { LedgerPublicKey, LedgerSigningKey } from './ledger-key.js';
 export { digestForLedger, SYSTEM_KINDS } from './ledger-record.js';
 export type { LedgerRecord, JsonValue } from './ledger-record.js';
 export type { Checkpoint } from './checkpoint-note.js';
-export { verifyLedger } from './verify-ledger.js';
-export type { LedgerVerifyResult, LedgerVerifyError } from './verify-ledger.js';
+export { verifyLedger, verifyLedgerSync } from './verify-ledger.js';
+export type { LedgerVerifyResult, LedgerVerifyError, VerifyOptions } from './verify-ledger.js';
 export { ledgerStatus } from './ledger-status.js';
 export type { LedgerStatus } from './ledger-status.js';
 export { proveInclusion, verifyInclusionProof } from './prove-inclusion.js';

@@ -98,9 +98,48 @@ export function assertAppendable(kind: string, agent: string | null, payload: un
   checkPayload(payload, 'payload', 0);
 }
 
-/** Canonical line (without newline) of a record. */
+/** Canonical line (without newline) of a record: top-level keys are already in JCS order. */
 export function encodeRecord(record: LedgerRecord): string {
-  return canonicalJson(record);
+  return `{"agent":${record.agent === null ? 'null' : JSON.stringify(record.agent)},"kind":${JSON.stringify(record.kind)},"payload":${canonicalJson(record.payload)},"prev":"${record.prev}","seq":${record.seq},"ts":${record.ts},"v":1}`;
+}
+
+/**
+ * Whether every object in `value` enumerates its keys in JCS order. Together with
+ * `JSON.stringify(parsed) === line` this proves canonical form without re-serialising: stringify
+ * writes keys in enumeration order and primitives exactly as JCS does.
+ */
+function keysSorted(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) {
+    return true;
+  }
+  if (Array.isArray(value)) {
+    for (const v of value) {
+      if (!keysSorted(v)) {
+        return false;
+      }
+    }
+    return true;
+  }
+  let prev: string | undefined;
+  for (const k in value) {
+    if (prev !== undefined && !(prev < k)) {
+      return false;
+    }
+    prev = k;
+    if (!keysSorted((value as Record<string, unknown>)[k])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Whether `line` is the RFC 8785 form of its parse result `obj`. */
+export function isCanonical(obj: unknown, line: string): boolean {
+  if (JSON.stringify(obj) === line && keysSorted(obj)) {
+    return true;
+  }
+  // Integer-like keys enumerate numerically in V8, so stringify may differ from a canonical line.
+  return canonicalJson(obj) === line;
 }
 
 /** Why a line is not a well-formed record, or the record. */
@@ -134,7 +173,7 @@ export function parseRecordLine(line: string): ParsedLine {
   ) {
     return { ok: false, reason: 'record fields do not match the v1 schema' };
   }
-  if (canonicalJson(obj) !== line) {
+  if (!isCanonical(obj, line)) {
     return { ok: false, reason: 'record is not in RFC 8785 canonical form' };
   }
   return { ok: true, record: obj as LedgerRecord };

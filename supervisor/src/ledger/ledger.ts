@@ -45,7 +45,7 @@ import {
 } from './ledger-record.js';
 import { leafHash, MerkleFrontier } from './merkle.js';
 import { scanSegment } from './segment-scanner.js';
-import { verifyLedgerUpTo } from './verify-ledger.js';
+import { verifyLedger } from './verify-ledger.js';
 
 /** Ledger options as written in config (see {@link LedgerOptions} for defaults). */
 export const LedgerOptions = z.strictObject({
@@ -265,7 +265,7 @@ export class Ledger {
         st = initialise(options, deps.key, now);
       } else {
         try {
-          const rec = recoverExisting(options, deps.key, now);
+          const rec = await recoverExisting(options, deps.key, now);
           st = rec.st;
           if (rec.recovery) {
             boot.push({ kind: SYSTEM_KINDS.recovery, payload: { ...rec.recovery } });
@@ -771,11 +771,11 @@ function lineEndingAt(path: string, offset: number): Buffer | undefined {
   }
 }
 
-function recoverExisting(
+async function recoverExisting(
   options: LedgerOptions,
   key: LedgerSigningKey,
   now: () => number,
-): { st: WriterState; recovery?: Recovery } {
+): Promise<{ st: WriterState; recovery?: Recovery }> {
   const dir = options.dir;
   const pk = key.publicKey;
   const headRead = readHead(dir, pk);
@@ -788,7 +788,7 @@ function recoverExisting(
   const head = headRead.head;
   const cps = recoverCheckpoints(dir, head, pk);
   if (options.verifyOnOpen === 'full') {
-    const res = verifyLedgerUpTo(dir, pk, true);
+    const res = await verifyLedger(dir, pk, { stopAtHead: true });
     if (!res.valid && res.error) {
       const at = res.error.segment === undefined ? '' : ` (segment ${res.error.segment}, byte ${res.error.offset ?? 0})`;
       throw tamper(res.error.code, dir, `${res.error.reason}${at}`);

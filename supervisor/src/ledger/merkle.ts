@@ -65,8 +65,19 @@ export class MerkleFrontier {
 
   /** Appends one leaf hash. */
   push(leaf: Buffer): void {
-    let h = leaf;
-    let height = 0;
+    this.pushSubtree(leaf, 0);
+  }
+
+  /**
+   * Appends the root of a perfect subtree of 2^height leaves. The current size must be a multiple
+   * of 2^height (true for the nodes of a compact range that starts at the current size).
+   */
+  pushSubtree(root: Uint8Array, height: number): void {
+    if (this.#size % 2 ** height !== 0) {
+      throw new RangeError(`subtree of height ${height} does not align at size ${this.#size}`);
+    }
+    let h = Buffer.from(root.buffer, root.byteOffset, root.byteLength);
+    const leaves = 2 ** height;
     while (this.#heights.length > 0 && this.#heights[this.#heights.length - 1] === height) {
       this.#heights.pop();
       h = nodeHash(this.#hashes.pop() as Buffer, h);
@@ -74,7 +85,7 @@ export class MerkleFrontier {
     }
     this.#hashes.push(h);
     this.#heights.push(height);
-    this.#size++;
+    this.#size += leaves;
   }
 
   /** The RFC 6962 Merkle tree hash of all leaves appended so far. */

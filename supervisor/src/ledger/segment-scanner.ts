@@ -22,9 +22,9 @@ export type LineVisitor = (text: string, leaf: Buffer, start: number, end: numbe
 /**
  * Streams the newline-terminated lines of `path` from `fromOffset`, hashing each as
  * SHA-256(0x00 || line) without copying it: the byte before a line (its predecessor's newline or a
- * pad byte) is overwritten with 0x00 for the hash and restored.
+ * pad byte) is overwritten with 0x00 for the hash and restored. Stops at `toOffset` when given.
  */
-export function scanSegment(path: string, fromOffset: number, visit: LineVisitor): SegmentScanEnd {
+export function scanSegment(path: string, fromOffset: number, visit: LineVisitor, toOffset = Number.POSITIVE_INFINITY): SegmentScanEnd {
   const fd = openSync(path, 'r');
   try {
     let buf = Buffer.allocUnsafe(CHUNK_BYTES + 1);
@@ -39,7 +39,8 @@ export function scanSegment(path: string, fromOffset: number, visit: LineVisitor
         buf.copy(bigger, 0, 0, filled);
         buf = bigger;
       }
-      const n = readSync(fd, buf, filled, buf.length - filled, fileOff);
+      const want = Math.min(buf.length - filled, toOffset - fileOff);
+      const n = want > 0 ? readSync(fd, buf, filled, want, fileOff) : 0;
       if (n === 0) {
         eof = true;
         break;
@@ -59,7 +60,7 @@ export function scanSegment(path: string, fromOffset: number, visit: LineVisitor
         const text = buf.toString('utf8', lineStart, nl);
         const reason = visit(text, leaf, bufBase + lineStart, bufBase + nl + 1);
         if (reason !== null) {
-          return { goodEnd, trailingBytes: endOf(fd) - goodEnd, rejected: reason };
+          return { goodEnd, trailingBytes: Math.min(endOf(fd), toOffset) - goodEnd, rejected: reason };
         }
         lineStart = nl + 1;
         goodEnd = bufBase + lineStart;
