@@ -1,7 +1,9 @@
+import { isUtf8 } from 'node:buffer';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import canonicalizeModule from 'canonicalize';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../src/ledger/canonical-json.js';
+import { isCanonicalJson } from '../src/ledger/canonical-scan.js';
 import { checkpointGenesis, parseCheckpoint, signCheckpoint } from '../src/ledger/checkpoint-note.js';
 import { ledgerKeyId, ledgerPublicKey, type LedgerSigningKey } from '../src/ledger/ledger-key.js';
 import { assertAppendable, digestForLedger, encodeRecord, genesisPrev, parseRecordLine } from '../src/ledger/ledger-record.js';
@@ -89,12 +91,98 @@ describe('canonicalJson (RFC 8785)', () => {
   });
 });
 
+function prng(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const CHARS = ['a', 'Z', '0', '"', '\\', '/', '\n', '\t', '\b', '\u0001', '\u001f', '\u007f', 'é', '\u2028', '\ud83d\ude00', '\ud800', '\udc00', '€', ' '];
+const NUMBERS = [0, -0, 1, -1, 42, 0.1, 1e21, 1e-7, 123.456, -5e-324, 2 ** 53, 1.5e300];
+
+function randomJson(rnd: () => number, depth: number): unknown {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
+  const str = (): string => Array.from({ length: Math.floor(rnd() * 5) }, () => pick(CHARS)).join('');
+  const r = rnd();
+  if (depth > 3 || r < 0.3) {
+    return pick<unknown>([null, true, false, pick(NUMBERS), str(), Math.floor(rnd() * 1e6)]);
+  }
+  if (r < 0.6) {
+    return Array.from({ length: Math.floor(rnd() * 4) }, () => randomJson(rnd, depth + 1));
+  }
+  const o: Record<string, unknown> = {};
+  for (let i = Math.floor(rnd() * 5); i > 0; i--) {
+    o[rnd() < 0.2 ? String(Math.floor(rnd() * 20)) : str()] = randomJson(rnd, depth + 1);
+  }
+  return o;
+}
+
+function referenceCanonical(text: string): boolean {
+  // What lands on disk is UTF-8: a lone surrogate in a JS string becomes U+FFFD bytes.
+  const bytes = Buffer.from(text, 'utf8');
+  const decoded = bytes.toString('utf8');
+  try {
+    return isUtf8(bytes) && canonicalJson(JSON.parse(decoded)) === decoded;
+  } catch {
+    // Not JSON at all, so not canonical JSON.
+    return false;
+  }
+}
+
+describe('canonical scanner', () => {
+  it('agrees with parse + JCS re-serialisation on 1,000 random documents and their mutations', () => {
+    const rnd = prng(8785);
+    const mutationChars = ['"', '\\', ',', ':', '{', '}', '[', ']', ' ', '0', '-', 'e', '.', 'u', 'a', '\ud800'];
+    for (let n = 0; n < 1000; n++) {
+      const v = randomJson(rnd, 0);
+      const canon = canonicalJson(v);
+      expect(isCanonicalJson(canon), canon).toBe(true);
+      const variants = [JSON.stringify(v), JSON.stringify(v, null, 1), `${canon} `];
+      for (let k = 0; k < 6; k++) {
+        const at = Math.floor(rnd() * (canon.length + 1));
+        const op = rnd();
+        const ch = mutationChars[Math.floor(rnd() * mutationChars.length)] as string;
+        variants.push(op < 0.33 ? canon.slice(0, at) + ch + canon.slice(at) : op < 0.66 ? canon.slice(0, at) + canon.slice(at + 1) : canon.slice(0, at) + ch + canon.slice(at + 1));
+      }
+      for (const m of variants) {
+        expect(isCanonicalJson(m), m).toBe(referenceCanonical(m));
+      }
+    }
+  });
+
+  it('accepts integer-like keys in code-unit order and rejects duplicates and non-minimal forms', () => {
+    expect(isCanonicalJson('{"10":1,"2":2}')).toBe(true);
+    expect(isCanonicalJson('{"2":2,"10":1}')).toBe(false);
+    expect(isCanonicalJson('{"a":1,"a":1}')).toBe(false);
+    expect(isCanonicalJson('"\\u0041"')).toBe(false);
+    expect(isCanonicalJson('"\\/"')).toBe(false);
+    expect(isCanonicalJson('1.0')).toBe(false);
+    expect(isCanonicalJson('-0')).toBe(false);
+    expect(isCanonicalJson('1e+21')).toBe(true);
+  });
+
+  it('rejects invalid UTF-8 and raw control characters', () => {
+    expect(isCanonicalJson(Buffer.from([0x22, 0xc3, 0x28, 0x22]))).toBe(false);
+    expect(isCanonicalJson(Buffer.from([0x22, 0xed, 0xa0, 0x80, 0x22]))).toBe(false);
+    expect(isCanonicalJson(Buffer.from('"a\u0001"'))).toBe(false);
+  });
+});
+
 describe('ledger records', () => {
   const rec = { v: 1, seq: 0, ts: 5, kind: 'ledger.genesis', agent: null, payload: { ledgerId: 'L', origin: 'o/L' }, prev: genesisPrev('L') } as const;
 
   it('round-trips a canonical record and rejects non-canonical or malformed lines', () => {
     const line = encodeRecord(rec);
     expect(parseRecordLine(line)).toMatchObject({ ok: true, record: rec });
+    expect(parseRecordLine(line.replace('"v":1', '"v":2'))).toMatchObject({ ok: false });
+    expect(parseRecordLine(line.replace(rec.prev, rec.prev.toUpperCase()))).toMatchObject({ ok: false });
+    expect(parseRecordLine(line.replace('"seq":0', '"seq":00'))).toMatchObject({ ok: false });
+    expect(parseRecordLine(line.replace('"ts":5', '"ts":-5'))).toMatchObject({ ok: false });
+    expect(parseRecordLine(line.replace('"ts":5', '"ts":5.5'))).toMatchObject({ ok: false });
     expect(parseRecordLine(JSON.stringify(rec))).toMatchObject({ ok: false });
     expect(parseRecordLine(line.replace('"v":1', '"v":1,"x":2'))).toMatchObject({ ok: false });
     expect(parseRecordLine(line.slice(0, -3))).toMatchObject({ ok: false });

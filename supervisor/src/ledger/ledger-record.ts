@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
+import { newRecordSpans, scanRecordSpans } from './canonical-scan.js';
 import { EosError } from '@everythingos/proto';
 
 /** A JSON value as stored in a ledger payload. */
@@ -35,7 +36,6 @@ export const SYSTEM_KINDS = {
 
 const KIND_PATTERN = /^[a-z][a-z0-9_.-]{0,63}$/;
 const AGENT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
-const HEX64 = /^[0-9a-f]{64}$/;
 /** Payload keys that look like secrets must carry a digest, not a value. */
 const SECRET_KEY_PATTERN = /(secret|passw(or)?d|token|api[-_]?key|private[-_]?key|authorization|cookie|credential)/i;
 const DIGEST_PATTERN = /^(sha256|hmac-sha256):[0-9a-f]{64}$/;
@@ -103,78 +103,48 @@ export function encodeRecord(record: LedgerRecord): string {
   return `{"agent":${record.agent === null ? 'null' : JSON.stringify(record.agent)},"kind":${JSON.stringify(record.kind)},"payload":${canonicalJson(record.payload)},"prev":"${record.prev}","seq":${record.seq},"ts":${record.ts},"v":1}`;
 }
 
-/**
- * Whether every object in `value` enumerates its keys in JCS order. Together with
- * `JSON.stringify(parsed) === line` this proves canonical form without re-serialising: stringify
- * writes keys in enumeration order and primitives exactly as JCS does.
- */
-function keysSorted(value: unknown): boolean {
-  if (typeof value !== 'object' || value === null) {
+/** Why a line is not a well-formed record, or the record. */
+export type ParsedLine = { ok: true; record: LedgerRecord } | { ok: false; reason: string };
+
+/** Reason given for a line that is not a canonical v1 record. */
+export const NOT_CANONICAL = 'record is not a canonical (RFC 8785) v1 record';
+
+const knownKinds = new Set<string>();
+const KNOWN_KINDS_MAX = 4096;
+
+/** Whether `kind` matches the kind pattern (memoised: kinds repeat on every line). */
+export function isValidKind(kind: string): boolean {
+  if (knownKinds.has(kind)) {
     return true;
   }
-  if (Array.isArray(value)) {
-    for (const v of value) {
-      if (!keysSorted(v)) {
-        return false;
-      }
-    }
-    return true;
+  if (!KIND_PATTERN.test(kind)) {
+    return false;
   }
-  let prev: string | undefined;
-  for (const k in value) {
-    if (prev !== undefined && !(prev < k)) {
-      return false;
-    }
-    prev = k;
-    if (!keysSorted((value as Record<string, unknown>)[k])) {
-      return false;
-    }
+  if (knownKinds.size < KNOWN_KINDS_MAX) {
+    knownKinds.add(kind);
   }
   return true;
 }
 
-/** Whether `line` is the RFC 8785 form of its parse result `obj`. */
-export function isCanonical(obj: unknown, line: string): boolean {
-  if (JSON.stringify(obj) === line && keysSorted(obj)) {
-    return true;
-  }
-  // Integer-like keys enumerate numerically in V8, so stringify may differ from a canonical line.
-  return canonicalJson(obj) === line;
-}
-
-/** Why a line is not a well-formed record, or the record. */
-export type ParsedLine = { ok: true; record: LedgerRecord } | { ok: false; reason: string };
-
-/** Parses one line and checks RFC 8785 canonical form and field types. */
+/** Parses one line and checks RFC 8785 canonical form and the v1 schema. */
 export function parseRecordLine(line: string): ParsedLine {
-  let obj: unknown;
-  try {
-    obj = JSON.parse(line);
-  } catch (err) {
-    return { ok: false, reason: `not JSON: ${(err as Error).message}` };
+  const b = Buffer.from(line, 'utf8');
+  const sp = newRecordSpans();
+  if (!scanRecordSpans(b, 0, b.length, sp)) {
+    return { ok: false, reason: NOT_CANONICAL };
   }
-  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
-    return { ok: false, reason: 'not a JSON object' };
+  const kind = b.toString('latin1', sp.kindStart + 1, sp.kindEnd - 1);
+  if (!isValidKind(kind)) {
+    return { ok: false, reason: 'record kind is malformed' };
   }
-  const r = obj as Record<string, unknown>;
-  const keys = Object.keys(r);
-  if (
-    keys.length !== 7 ||
-    r.v !== 1 ||
-    !Number.isSafeInteger(r.seq) ||
-    (r.seq as number) < 0 ||
-    !Number.isSafeInteger(r.ts) ||
-    typeof r.kind !== 'string' ||
-    !KIND_PATTERN.test(r.kind) ||
-    !(r.agent === null || typeof r.agent === 'string') ||
-    !('payload' in r) ||
-    typeof r.prev !== 'string' ||
-    !HEX64.test(r.prev)
-  ) {
-    return { ok: false, reason: 'record fields do not match the v1 schema' };
-  }
-  if (!isCanonical(obj, line)) {
-    return { ok: false, reason: 'record is not in RFC 8785 canonical form' };
-  }
-  return { ok: true, record: obj as LedgerRecord };
+  const record: LedgerRecord = {
+    v: 1,
+    seq: sp.seq,
+    ts: sp.ts,
+    kind,
+    agent: sp.agentEnd < 0 ? null : (JSON.parse(b.toString('utf8', sp.agentStart, sp.agentEnd)) as string),
+    payload: JSON.parse(b.toString('utf8', sp.payloadStart, sp.payloadEnd)) as JsonValue,
+    prev: b.toString('latin1', sp.prevStart, sp.prevStart + 64),
+  };
+  return { ok: true, record };
 }

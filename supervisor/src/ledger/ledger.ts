@@ -835,8 +835,8 @@ async function recoverExisting(
     const path = join(dir, segmentName(n));
     const from = n === head.segment ? head.offset : 0;
     checker.enterSegment(n, from === 0);
-    const end = scanSegment(path, from, (text, leaf) => {
-      const r = checker.accept(text, leaf);
+    const end = scanSegment(path, from, (buf, start, stop, leaf) => {
+      const r = checker.accept(buf.toString('utf8', start, stop), Buffer.from(leaf, 'latin1'));
       if (r !== null) {
         return r;
       }

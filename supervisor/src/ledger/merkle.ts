@@ -25,6 +25,16 @@ export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
   return sha256(nodeScratch);
 }
 
+const latin1Scratch = Buffer.alloc(1 + 2 * HASH_BYTES);
+latin1Scratch[0] = 0x01;
+
+/** {@link nodeHash} over digests held as 32-character latin1 strings; returns the same form. */
+export function nodeHashLatin1(left: string, right: string): string {
+  latin1Scratch.write(left, 1, HASH_BYTES, 'latin1');
+  latin1Scratch.write(right, 1 + HASH_BYTES, HASH_BYTES, 'latin1');
+  return hash('sha256', latin1Scratch, 'binary');
+}
+
 /** Root of the empty tree: SHA-256 of the empty string (RFC 6962 §2.1). */
 export const EMPTY_ROOT: Buffer = sha256(new Uint8Array(0));
 

@@ -50,11 +50,11 @@ export function proveInclusion(dir: string, seq: number, publicKey: LedgerPublic
     if (leaves.length >= cp.size) {
       break;
     }
-    scanSegment(join(dir, segmentName(n)), 0, (text, leaf) => {
+    scanSegment(join(dir, segmentName(n)), 0, (buf, start, end, leaf) => {
       if (leaves.length === seq) {
-        record = text;
+        record = buf.toString('utf8', start, end);
       }
-      leaves.push(leaf);
+      leaves.push(Buffer.from(leaf, 'latin1'));
       return leaves.length >= cp.size ? 'done' : null;
     });
   }

@@ -32,8 +32,8 @@ export function queryLedger(dir: string, filter: LedgerQuery = {}): LedgerRecord
     if (out.length >= limit) {
       break;
     }
-    scanSegment(join(dir, segmentName(n)), 0, (text) => {
-      const parsed = parseRecordLine(text);
+    scanSegment(join(dir, segmentName(n)), 0, (buf, start, end) => {
+      const parsed = parseRecordLine(buf.toString('utf8', start, end));
       if (!parsed.ok) {
         return null;
       }

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { hash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
@@ -14,10 +15,19 @@ export interface SegmentScanEnd {
 }
 
 /**
- * Called per complete line with its text, RFC 6962 leaf hash and byte range. Returns null to go
- * on, or a reason to stop.
+ * Called per complete line: the line is `buf[start, end)` (no newline; valid only during the
+ * call), `leaf` its RFC 6962 leaf hash as a 32-character latin1 string (cheaper than a Buffer), `fileStart`/`fileEnd` its byte range in the file
+ * including the newline. Returns null to go on, or a reason to stop.
  */
-export type LineVisitor = (text: string, leaf: Buffer, start: number, end: number) => string | null;
+export type LineVisitor = (
+  buf: Buffer,
+  start: number,
+  end: number,
+  leaf: string,
+  fileStart: number,
+  fileEnd: number,
+  utf8Valid: boolean,
+) => string | null;
 
 /**
  * Streams the newline-terminated lines of `path` from `fromOffset`, hashing each as
@@ -48,6 +58,10 @@ export function scanSegment(path: string, fromOffset: number, visit: LineVisitor
       fileOff += n;
       filled += n;
       let lineStart = goodEnd - bufBase;
+      // A newline never occurs inside a UTF-8 sequence, so the complete lines of this read can be
+      // validated at once; when that fails each line is checked on its own.
+      const lastNl = buf.lastIndexOf(10, filled - 1);
+      const utf8Valid = lastNl >= lineStart && isUtf8(buf.subarray(lineStart, lastNl));
       for (;;) {
         const nl = buf.indexOf(10, lineStart);
         if (nl < 0 || nl >= filled) {
@@ -55,10 +69,9 @@ export function scanSegment(path: string, fromOffset: number, visit: LineVisitor
         }
         const saved = buf[lineStart - 1] as number;
         buf[lineStart - 1] = 0;
-        const leaf = hash('sha256', buf.subarray(lineStart - 1, nl), 'buffer') as unknown as Buffer;
+        const leaf = hash('sha256', buf.subarray(lineStart - 1, nl), 'binary');
         buf[lineStart - 1] = saved;
-        const text = buf.toString('utf8', lineStart, nl);
-        const reason = visit(text, leaf, bufBase + lineStart, bufBase + nl + 1);
+        const reason = visit(buf, lineStart, nl, leaf, bufBase + lineStart, bufBase + nl + 1, utf8Valid);
         if (reason !== null) {
           return { goodEnd, trailingBytes: Math.min(endOf(fd), toOffset) - goodEnd, rejected: reason };
         }

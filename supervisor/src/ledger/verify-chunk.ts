@@ -1,11 +1,12 @@
-import { parseRecordLine, SYSTEM_KINDS } from './ledger-record.js';
-import { nodeHash } from './merkle.js';
+import { hexEquals, newRecordSpans, scanRecordSpans } from './canonical-scan.js';
+import { isValidKind, NOT_CANONICAL, SYSTEM_KINDS } from './ledger-record.js';
+import { nodeHashLatin1 } from './merkle.js';
 import { scanSegment } from './segment-scanner.js';
 
-/** A subtree hash of a compact range: covers 2^level leaves. */
+/** A subtree hash of a compact range: covers 2^level leaves; the digest as a latin1 string. */
 export interface RangeNode {
   readonly level: number;
-  readonly hash: Uint8Array;
+  readonly hash: string;
 }
 
 /** One newline-aligned byte range of a segment to verify. */
@@ -48,65 +49,76 @@ export function verifyChunk(task: ChunkTask): ChunkResult {
   let firstPrev = '';
   let firstKind = '';
   let firstPayload: unknown = null;
-  let lastLeaf = '';
+  let lastLeaf: string | undefined;
   const nodes: RangeNode[] = [];
   const cpRanges: { size: number; nodes: RangeNode[] }[] = [];
   let head: ChunkResult['head'];
   let cpAt = 0;
   let error: ChunkResult['error'];
+  const sp = newRecordSpans();
+  let kindBytes = Buffer.alloc(0);
+  let kindValue = '';
   const end = scanSegment(
     task.path,
     task.start,
-    (text, leaf, lineStart, lineEnd) => {
-      const parsed = parseRecordLine(text);
-      if (!parsed.ok) {
-        error = { reason: parsed.reason, offset: lineStart, seq: firstSeq < 0 ? -1 : firstSeq + count };
-        return parsed.reason;
-      }
-      const r = parsed.record;
-      const leafHex = leaf.toString('hex');
-      if (count === 0) {
-        firstSeq = r.seq;
-        firstPrev = r.prev;
-        firstKind = r.kind;
-        firstPayload = r.payload;
-        while (cpAt < task.cpSizes.length && (task.cpSizes[cpAt] as number) <= firstSeq) {
-          cpAt++;
-        }
+    (buf, start, stop, leaf, fileStart, fileEnd, utf8Valid) => {
+      let reason: string | undefined;
+      if (!scanRecordSpans(buf, start, stop, sp, utf8Valid)) {
+        reason = NOT_CANONICAL;
       } else {
-        let reason: string | undefined;
-        if (r.seq !== firstSeq + count) {
-          reason = `expected seq ${firstSeq + count}, found ${r.seq}`;
-        } else if (r.prev !== lastLeaf) {
-          reason = `record ${r.seq} does not link to the previous record's hash`;
-        } else if (r.kind === SYSTEM_KINDS.genesis) {
-          reason = `record ${r.seq} is a second genesis record`;
-        } else if (r.kind === SYSTEM_KINDS.segmentStart) {
-          reason = `record ${r.seq} is a segment-start record inside a segment`;
+        // Kinds repeat; decode one only when its bytes differ from the previous line's.
+        const kLen = sp.kindEnd - sp.kindStart - 2;
+        let same = kLen === kindBytes.length;
+        for (let k = 0; same && k < kLen; k++) {
+          same = buf[sp.kindStart + 1 + k] === kindBytes[k];
         }
-        if (reason !== undefined) {
-          error = { reason, offset: lineStart, seq: firstSeq + count };
-          return reason;
+        if (!same) {
+          kindBytes = Buffer.from(buf.subarray(sp.kindStart + 1, sp.kindEnd - 1));
+          kindValue = kindBytes.toString('latin1');
+        }
+        const kind = kindValue;
+        if (!isValidKind(kind)) {
+          reason = 'record kind is malformed';
+        } else if (count === 0) {
+          firstSeq = sp.seq;
+          firstPrev = buf.toString('latin1', sp.prevStart, sp.prevStart + 64);
+          firstKind = kind;
+          firstPayload = JSON.parse(buf.toString('utf8', sp.payloadStart, sp.payloadEnd));
+          while (cpAt < task.cpSizes.length && (task.cpSizes[cpAt] as number) <= firstSeq) {
+            cpAt++;
+          }
+        } else if (sp.seq !== firstSeq + count) {
+          reason = `expected seq ${firstSeq + count}, found ${sp.seq}`;
+        } else if (!hexEquals(buf, sp.prevStart, lastLeaf as string)) {
+          reason = `record ${sp.seq} does not link to the previous record's hash`;
+        } else if (kind === SYSTEM_KINDS.genesis) {
+          reason = `record ${sp.seq} is a second genesis record`;
+        } else if (kind === SYSTEM_KINDS.segmentStart) {
+          reason = `record ${sp.seq} is a segment-start record inside a segment`;
         }
       }
-      let hash: Uint8Array = leaf;
+      if (reason !== undefined) {
+        error = { reason, offset: fileStart, seq: firstSeq < 0 ? -1 : firstSeq + count };
+        return reason;
+      }
+      let hash = leaf;
       let level = 0;
       let idx = firstSeq + count;
       while (nodes.length > 0 && idx % 2 === 1 && (nodes[nodes.length - 1] as RangeNode).level === level) {
-        hash = nodeHash((nodes.pop() as RangeNode).hash, hash);
+        hash = nodeHashLatin1((nodes.pop() as RangeNode).hash, hash);
         level++;
         idx = (idx - 1) / 2;
       }
       nodes.push({ level, hash });
       count++;
-      lastLeaf = leafHex;
+      lastLeaf = leaf;
       const size = firstSeq + count;
       while (cpAt < task.cpSizes.length && task.cpSizes[cpAt] === size) {
         cpRanges.push({ size, nodes: nodes.slice() });
         cpAt++;
       }
       if (size === task.headSize) {
-        head = { leaf: leafHex, end: lineEnd };
+        head = { leaf: Buffer.from(leaf, 'latin1').toString('hex'), end: fileEnd };
       }
       return null;
     },
@@ -119,7 +131,7 @@ export function verifyChunk(task: ChunkTask): ChunkResult {
     firstPrev,
     firstKind,
     firstPayload,
-    lastLeaf,
+    lastLeaf: lastLeaf === undefined ? '' : Buffer.from(lastLeaf, 'latin1').toString('hex'),
     range: nodes,
     cpRanges,
     ...(head ? { head } : {}),

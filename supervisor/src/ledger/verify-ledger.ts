@@ -35,10 +35,13 @@ export interface LedgerVerifyResult {
 /** Options of {@link verifyLedger}. */
 export interface VerifyOptions {
   /**
-   * Worker threads for record checks and hashing (0 = verify in the calling thread).
-   * @defaultValue min(availableParallelism(), 4); 0 when the compiled worker script is not present
+   * Worker threads for record checks and hashing (0 = verify in the calling thread). Workers pay
+   * a cold JIT each, so they only help with a spare core.
+   * @defaultValue min(availableParallelism() - 1, 4) with 3+ cores, else 0; 0 when the compiled worker script is not present
    */
   readonly workers?: number;
+  /** Bytes per work unit (newline-aligned). @defaultValue 4 MiB */
+  readonly chunkBytes?: number;
   /** Stop at the signed head (startup uses this, then checks and recovers the tail itself). */
   readonly stopAtHead?: boolean;
 }
@@ -83,7 +86,7 @@ function nextNewline(path: string, from: number, limit: number): number {
 }
 
 /** Reads and checks head and checkpoints, and splits the segments into newline-aligned chunks. */
-function prepare(dir: string, pk: LedgerPublicKey, stopAtHead: boolean): Prepared {
+function prepare(dir: string, pk: LedgerPublicKey, stopAtHead: boolean, chunkBytes = CHUNK_BYTES): Prepared {
   const headRead = readHead(dir, pk);
   if (headRead.status === 'missing') {
     return { ok: false, result: fail('EOS_LEDGER_REGRESSED', 'head file is missing') };
@@ -146,7 +149,7 @@ function prepare(dir: string, pk: LedgerPublicKey, stopAtHead: boolean): Prepare
     const limit = stopAtHead && n === head.segment ? Math.min(size, head.offset) : size;
     let start = 0;
     do {
-      const end = start + CHUNK_BYTES >= limit ? limit : nextNewline(path, start + CHUNK_BYTES, limit);
+      const end = start + chunkBytes >= limit ? limit : nextNewline(path, start + chunkBytes, limit);
       tasks.push({ segment: n, task: { path, start, end, cpSizes, headSize: head.size } });
       start = end;
     } while (start < limit);
@@ -154,8 +157,8 @@ function prepare(dir: string, pk: LedgerPublicKey, stopAtHead: boolean): Prepare
   return { ok: true, plan: { head, cps, tasks } };
 }
 
-function toBuffer(u: Uint8Array): Buffer {
-  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+function toBuffer(digest: string): Buffer {
+  return Buffer.from(digest, 'latin1');
 }
 
 function withRange(frontier: MerkleFrontier, nodes: readonly RangeNode[]): MerkleFrontier {
@@ -273,9 +276,13 @@ function toKey(publicKey: PublicKeyInput): LedgerPublicKey {
 /**
  * {@link verifyLedger} in the calling thread, synchronously.
  */
-export function verifyLedgerSync(dir: string, publicKey: PublicKeyInput, options: Pick<VerifyOptions, 'stopAtHead'> = {}): LedgerVerifyResult {
+export function verifyLedgerSync(
+  dir: string,
+  publicKey: PublicKeyInput,
+  options: Pick<VerifyOptions, 'stopAtHead' | 'chunkBytes'> = {},
+): LedgerVerifyResult {
   const stopAtHead = options.stopAtHead === true;
-  const prepared = prepare(dir, toKey(publicKey), stopAtHead);
+  const prepared = prepare(dir, toKey(publicKey), stopAtHead, options.chunkBytes);
   if (!prepared.ok) {
     return prepared.result;
   }
@@ -347,8 +354,9 @@ function runPool(tasks: readonly ChunkTask[], workers: number): Promise<ChunkRes
 export async function verifyLedger(dir: string, publicKey: PublicKeyInput, options: VerifyOptions = {}): Promise<LedgerVerifyResult> {
   const stopAtHead = options.stopAtHead === true;
   const workerAvailable = existsSync(fileURLToPath(WORKER_URL));
-  const workers = options.workers ?? (workerAvailable ? Math.min(availableParallelism(), 4) : 0);
-  const prepared = prepare(dir, toKey(publicKey), stopAtHead);
+  const cores = availableParallelism();
+  const workers = options.workers ?? (workerAvailable && cores >= 3 ? Math.min(cores - 1, 4) : 0);
+  const prepared = prepare(dir, toKey(publicKey), stopAtHead, options.chunkBytes);
   if (!prepared.ok) {
     return prepared.result;
   }
