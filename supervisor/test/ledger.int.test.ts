@@ -134,6 +134,20 @@ describe('Ledger', () => {
     expect(await verifyLedger(f.dir, f.key.publicKey)).toMatchObject({ valid: true });
   });
 
+  it('rotates segments by age using the injected clock', async () => {
+    const f = fixture();
+    let t = 1_000_000;
+    const clock = { now: () => t };
+    const l = await Ledger.open({ dir: f.dir, create: true, maxSegmentAgeMs: 60_000 }, { key: f.key, logger, clock });
+    await l.append('agent.act', 'a', { i: 1 }, { durable: true });
+    t += 61_000;
+    await l.append('agent.act', 'a', { i: 2 }, { durable: true });
+    await l.close();
+    expect(readdirSync(f.dir).filter((n) => n.startsWith('segment-'))).toHaveLength(2);
+    expect(segLines(f.dir, 2)[0]).toContain('"kind":"ledger.segment-start"');
+    expect(await verifyLedger(f.dir, f.key.publicKey)).toMatchObject({ valid: true });
+  });
+
   it('proves inclusion against the latest checkpoint, verifiable offline; a forged record fails', async () => {
     const f = fixture();
     await writeSample(f, 77);

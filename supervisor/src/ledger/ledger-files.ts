@@ -1,4 +1,5 @@
 import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, writeSync, constants as fsc } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canonicalJson } from './canonical-json.js';
 import type { LedgerPublicKey, LedgerSigningKey } from './ledger-key.js';
@@ -76,11 +77,34 @@ export interface LedgerHead {
   readonly time: number;
 }
 
-/** Signs and atomically replaces the head file. */
-export function writeHead(dir: string, head: LedgerHead, key: LedgerSigningKey): void {
+function signedHead(head: LedgerHead, key: LedgerSigningKey): string {
   const body = canonicalJson(head);
   const sig = key.sign(Buffer.from(HEAD_DOMAIN + body, 'utf8')).toString('base64');
-  writeFileAtomic(dir, HEAD_FILE, `${canonicalJson({ head, sig })}\n`);
+  return `${canonicalJson({ head, sig })}\n`;
+}
+
+/** Signs and atomically replaces the head file. */
+export function writeHead(dir: string, head: LedgerHead, key: LedgerSigningKey): void {
+  writeFileAtomic(dir, HEAD_FILE, signedHead(head, key));
+}
+
+/** {@link writeHead} without blocking the event loop: temp file, fsync, rename, directory fsync. */
+export async function writeHeadAsync(dir: string, head: LedgerHead, key: LedgerSigningKey): Promise<void> {
+  const tmp = join(dir, `.${HEAD_FILE}.tmp`);
+  const fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC, 0o640);
+  try {
+    await fh.writeFile(signedHead(head, key), 'utf8');
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, join(dir, HEAD_FILE));
+  const dh = await open(dir, 'r');
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
+  }
 }
 
 /** Result of {@link readHead}. */

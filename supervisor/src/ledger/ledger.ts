@@ -32,6 +32,7 @@ import {
   readHead,
   segmentName,
   writeHead,
+  writeHeadAsync,
   type LedgerHead,
 } from './ledger-files.js';
 import {
@@ -213,7 +214,8 @@ export class Ledger {
   #timer: NodeJS.Timeout | undefined;
   #interval: NodeJS.Timeout | undefined;
   #degraded: EosError | undefined;
-  #persisting: CpItem | undefined;
+  #cpChain: Promise<void> = Promise.resolve();
+  readonly #inFlightCps = new Set<CpItem>();
   #closing = false;
   #closed = false;
 
@@ -388,7 +390,9 @@ export class Ledger {
     const st = this.#st;
     let item: CpItem | undefined;
     if (st.frontier.size === st.lastCheckpoint.size) {
-      item = this.#queue.find((it): it is CpItem => it.type === 'cp' && it.cp === st.lastCheckpoint) ?? this.#persisting;
+      item =
+        this.#queue.find((it): it is CpItem => it.type === 'cp' && it.cp === st.lastCheckpoint) ??
+        [...this.#inFlightCps].find((it) => it.cp === st.lastCheckpoint);
       if (item?.cp !== st.lastCheckpoint) {
         return Promise.resolve(st.lastCheckpoint);
       }
@@ -584,13 +588,21 @@ export class Ledger {
             it.waiter.resolve(it.result);
           }
         } else if (first.type === 'cp') {
-          inFlight = this.#queue.splice(0, 1);
-          this.#persisting = first;
-          await this.#persistCheckpoint(first);
-          this.#persisting = undefined;
-          for (const w of first.waiters) {
-            w.resolve(first.cp);
-          }
+          // Checkpoint and head persist on their own chain, after the records they cover are
+          // durable, while later record batches go on.
+          this.#queue.shift();
+          this.#inFlightCps.add(first);
+          this.#cpChain = this.#cpChain
+            .then(async () => {
+              if (this.#degraded === undefined) {
+                await this.#persistCheckpoint(first);
+                this.#inFlightCps.delete(first);
+                for (const w of first.waiters) {
+                  w.resolve(first.cp);
+                }
+              }
+            })
+            .catch((err: unknown) => this.#fail(err, []));
         } else {
           inFlight = this.#queue.splice(0, 1);
           this.#openSegment(first.segment);
@@ -611,7 +623,7 @@ export class Ledger {
     await writeAll(this.#cpFd, Buffer.from(`${JSON.stringify({ note: item.cp.note })}\n`, 'utf8'));
     await fdatasync(this.#cpFd);
     try {
-      writeHead(this.options.dir, item.head, this.#key);
+      await writeHeadAsync(this.options.dir, item.head, this.#key);
     } catch (err) {
       throw ioError('head', err);
     }
@@ -633,6 +645,14 @@ export class Ledger {
   }
 
   #fail(cause: unknown, inFlight: QueueItem[]): void {
+    if (this.#degraded !== undefined) {
+      for (const it of inFlight) {
+        if (it.type === 'rec') {
+          it.waiter.reject(this.#degraded);
+        }
+      }
+      return;
+    }
     const errno = (cause as NodeJS.ErrnoException).code;
     const err = new EosError(
       'EOS_LEDGER_DEGRADED',
@@ -656,6 +676,8 @@ export class Ledger {
     };
     inFlight.forEach(rejectItem);
     this.#queue.forEach(rejectItem);
+    this.#inFlightCps.forEach(rejectItem);
+    this.#inFlightCps.clear();
     this.#queue = [];
     this.#pendingRecs = 0;
     // fsyncgate: a failed fsync may have dropped dirty pages; never fsync this descriptor again.
@@ -723,15 +745,33 @@ function initialise(options: LedgerOptions, key: LedgerSigningKey, now: () => nu
   }
   const frontier = new MerkleFrontier();
   frontier.push(leaf);
-  const cpGenesis: Checkpoint = {
-    origin,
-    size: 0,
-    root: Buffer.alloc(32),
-    prev: '',
-    time: ts,
-    note: '',
-    hash: checkpointGenesis(ledgerId),
-  };
+  // Anchor the genesis at once, so a crash before the first regular checkpoint leaves a ledger
+  // that opens instead of one that looks regressed.
+  const cp = signCheckpoint(key, { origin, size: 1, root: frontier.root(), prev: checkpointGenesis(ledgerId), time: ts });
+  const cpFd = openSync(join(dir, CHECKPOINTS_FILE), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_APPEND, 0o640);
+  try {
+    writeFileSync(cpFd, `${JSON.stringify({ note: cp.note })}\n`);
+    fsyncSync(cpFd);
+  } finally {
+    closeSync(cpFd);
+  }
+  writeHead(
+    dir,
+    {
+      v: 1,
+      ledgerId,
+      origin,
+      state: 'open',
+      size: 1,
+      hash: leaf.toString('hex'),
+      segment: 1,
+      offset: bytes.length,
+      frontier: frontier.export().map((b) => b.toString('hex')),
+      checkpoint: cp.hash,
+      time: ts,
+    },
+    key,
+  );
   return {
     ledgerId,
     origin,
@@ -740,7 +780,7 @@ function initialise(options: LedgerOptions, key: LedgerSigningKey, now: () => nu
     segment: 1,
     segmentBytes: bytes.length,
     segmentOpenedAt: ts,
-    lastCheckpoint: cpGenesis,
+    lastCheckpoint: cp,
     needSegmentStart: false,
   };
 }
