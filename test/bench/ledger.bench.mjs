@@ -20,6 +20,8 @@ const RECORDS = Number(arg('records', '1000000'));
 const APPENDERS = arg('appenders', '16,64,256').split(',').map(Number);
 const DURABLE_SECONDS = Number(arg('seconds', '3'));
 const BASE = arg('dir', '/var/tmp');
+const WORKERS = arg('workers', '2').split(',').map(Number);
+const SKIP_DURABLE = args.includes('--skip-durable');
 
 const noop = () => undefined;
 const logger = { child: () => logger, trace: noop, debug: noop, info: noop, warn: noop, error: noop, fatal: noop };
@@ -131,9 +133,9 @@ try {
   const key = generateLedgerKey(join(root, 'ledger.key'));
   console.log(`node ${process.version}, dir ${root}`);
 
-  const raw = rawFsyncLoop(root);
-  console.log(`baseline raw write+fdatasync loop: ${fmt(raw)} records/s`);
-  for (const a of APPENDERS) {
+  const raw = SKIP_DURABLE ? 0 : rawFsyncLoop(root);
+  if (!SKIP_DURABLE) console.log(`baseline raw write+fdatasync loop: ${fmt(raw)} records/s`);
+  for (const a of SKIP_DURABLE ? [] : APPENDERS) {
     const r = await benchDurable(root, key, a);
     console.log(`durable appends, ${a} concurrent appenders: ${fmt(r.rate)} acts/s (p50 ${r.p50} ms, p99 ${r.p99} ms)`);
   }
@@ -142,16 +144,18 @@ try {
   const segBytes = statSync(join(dir, 'segment-000001.jsonl')).size;
   console.log(`built ${fmt(RECORDS)} records (${(segBytes / 1e6).toFixed(1)} MB) via group commit at ${fmt(appendRate)} records/s`);
 
-  const v = await bestAsync(3, () => verifyLedger(dir, key.publicKey));
-  if (!v.out.valid) {
-    throw new Error(`large ledger does not verify: ${JSON.stringify(v.out.error)}`);
+  const vs = best(3, () => verifyLedgerSync(dir, key.publicKey));
+  if (!vs.out.valid) {
+    throw new Error(`large ledger does not verify: ${JSON.stringify(vs.out.error)}`);
   }
-  console.log(`verifyLedger (worker threads): ${fmt(v.out.records)} records, ${v.out.checkpoints} checkpoints in ${v.ms.toFixed(0)} ms = ${fmt(v.out.records / (v.ms / 1000))} records/s`);
-  const vs = best(2, () => verifyLedgerSync(dir, key.publicKey));
-  if (!vs.out.valid || vs.out.records !== v.out.records || vs.out.checkpoints !== v.out.checkpoints) {
-    throw new Error(`sync and parallel verification disagree: ${JSON.stringify(vs.out)}`);
+  console.log(`verifyLedgerSync (one thread): ${fmt(vs.out.records)} records, ${vs.out.checkpoints} checkpoints in ${vs.ms.toFixed(0)} ms = ${fmt(vs.out.records / (vs.ms / 1000))} records/s`);
+  for (const workers of WORKERS) {
+    const v = await bestAsync(3, () => verifyLedger(dir, key.publicKey, { workers }));
+    if (!v.out.valid || v.out.records !== vs.out.records || v.out.checkpoints !== vs.out.checkpoints) {
+      throw new Error(`parallel and in-thread verification disagree: ${JSON.stringify(v.out)}`);
+    }
+    console.log(`verifyLedger, ${workers} worker threads: ${v.ms.toFixed(0)} ms = ${fmt(v.out.records / (v.ms / 1000))} records/s`);
   }
-  console.log(`verifyLedgerSync (one thread): ${vs.ms.toFixed(0)} ms = ${fmt(vs.out.records / (vs.ms / 1000))} records/s`);
 
   const bytes = readFileSync(join(dir, 'segment-000001.jsonl'));
   const streamHash = best(3, () => createHash('sha256').update(bytes).digest());
@@ -169,6 +173,30 @@ try {
     return n;
   });
   console.log(`baseline sha256 per line over the same bytes: ${perLine.ms.toFixed(0)} ms (${fmt(perLine.out / (perLine.ms / 1000))} records/s)`);
+  const floor = best(3, () => {
+    // What any RFC 6962 verifier must hash: one leaf per line plus one interior node per line.
+    const node = Buffer.alloc(65, 1);
+    const first = bytes.indexOf(10);
+    let prevLeaf = hash('sha256', Buffer.concat([Buffer.from([0]), bytes.subarray(0, first)]), 'binary');
+    let start = first + 1;
+    let n = 1;
+    for (;;) {
+      const nl = bytes.indexOf(10, start);
+      if (nl < 0) break;
+      const saved = bytes[start - 1];
+      bytes[start - 1] = 0;
+      const leaf = hash('sha256', bytes.subarray(start - 1, nl), 'binary');
+      bytes[start - 1] = saved;
+      node.write(prevLeaf, 1, 32, 'latin1');
+      node.write(leaf, 33, 32, 'latin1');
+      hash('sha256', node, 'binary');
+      prevLeaf = leaf;
+      start = nl + 1;
+      n++;
+    }
+    return n;
+  });
+  console.log(`baseline leaf + node sha256 per line (digests as binary strings): ${floor.ms.toFixed(0)} ms (${fmt(floor.out / (floor.ms / 1000))} records/s)`);
   const parseOnly = best(3, () => {
     let start = 0;
     for (;;) {

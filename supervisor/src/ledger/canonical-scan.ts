@@ -292,9 +292,17 @@ function digitsValue(b: Uint8Array, i: number, j: number): number {
  * Validates the record line `b[start, end)` (canonical JSON of exactly the keys agent, kind,
  * payload, prev, seq, ts, v=1 in that order; prev 64 lowercase hex; seq and ts plain
  * non-negative integers) and fills `out` with the field positions. Returns false when invalid.
- * Pass `utf8Checked` when the caller already validated these bytes as UTF-8.
+ * Pass `utf8Checked` when the caller already validated these bytes as UTF-8, and `prevCompared`
+ * when it compares prev against a known digest anyway (any non-hex byte then fails that compare).
  */
-export function scanRecordSpans(b: Uint8Array, start: number, end: number, out: RecordSpans, utf8Checked = false): boolean {
+export function scanRecordSpans(
+  b: Uint8Array,
+  start: number,
+  end: number,
+  out: RecordSpans,
+  utf8Checked = false,
+  prevCompared = false,
+): boolean {
   if (!matches(b, start, end, P_AGENT)) {
     return false;
   }
@@ -336,7 +344,7 @@ export function scanRecordSpans(b: Uint8Array, start: number, end: number, out: 
     return false;
   }
   const prevStart = pEnd + P_PREV.length;
-  for (let k = prevStart; k < prevStart + 64; k++) {
+  for (let k = prevStart; !prevCompared && k < prevStart + 64; k++) {
     if (hexValue(b[k] ?? 0) < 0) {
       return false;
     }

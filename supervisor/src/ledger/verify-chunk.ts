@@ -63,7 +63,8 @@ export function verifyChunk(task: ChunkTask): ChunkResult {
     task.start,
     (buf, start, stop, leaf, fileStart, fileEnd, utf8Valid) => {
       let reason: string | undefined;
-      if (!scanRecordSpans(buf, start, stop, sp, utf8Valid)) {
+      // Every prev is compared with a digest (in this chunk, or at the merge for the first line).
+      if (!scanRecordSpans(buf, start, stop, sp, utf8Valid, true)) {
         reason = NOT_CANONICAL;
       } else {
         // Kinds repeat; decode one only when its bytes differ from the previous line's.
