@@ -154,6 +154,8 @@ interface Recovery {
 }
 
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
+/** Overlapping fdatasyncs per ledger: enough to hide one sync's latency behind the next write. */
+const MAX_SYNCS_IN_FLIGHT = 2;
 
 function ioError(op: string, err: unknown): NodeJS.ErrnoException {
   const e = err as NodeJS.ErrnoException;
@@ -215,6 +217,9 @@ export class Ledger {
   #interval: NodeJS.Timeout | undefined;
   #degraded: EosError | undefined;
   #cpChain: Promise<void> = Promise.resolve();
+  /** Resolves when every batch written so far is durable (or was rejected); never rejects. */
+  #durable: Promise<void> = Promise.resolve();
+  #syncsInFlight = 0;
   readonly #inFlightCps = new Set<CpItem>();
   #closing = false;
   #closed = false;
@@ -583,16 +588,18 @@ export class Ledger {
           this.#pendingRecs -= n;
           const chunks = (inFlight as RecItem[]).map((it) => it.bytes);
           await writeAll(this.#fd, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, bytes));
-          await fdatasync(this.#fd);
-          for (const it of inFlight as RecItem[]) {
-            it.waiter.resolve(it.result);
+          this.#startSync(inFlight as RecItem[]);
+          inFlight = [];
+          if (this.#syncsInFlight >= MAX_SYNCS_IN_FLIGHT) {
+            await this.#durable;
           }
         } else if (first.type === 'cp') {
           // Checkpoint and head persist on their own chain, after the records they cover are
           // durable, while later record batches go on.
           this.#queue.shift();
           this.#inFlightCps.add(first);
-          this.#cpChain = this.#cpChain
+          const covered = this.#durable;
+          this.#cpChain = Promise.all([this.#cpChain, covered])
             .then(async () => {
               if (this.#degraded === undefined) {
                 await this.#persistCheckpoint(first);
@@ -605,6 +612,8 @@ export class Ledger {
             .catch((err: unknown) => this.#fail(err, []));
         } else {
           inFlight = this.#queue.splice(0, 1);
+          // Never close a descriptor with an fdatasync still running on it.
+          await this.#durable;
           this.#openSegment(first.segment);
         }
         inFlight = [];
@@ -617,6 +626,34 @@ export class Ledger {
     if (this.#queue.length > 0 && this.#degraded === undefined) {
       this.#schedule(this.#queue.some((it) => it.type !== 'rec') || this.#pendingRecs >= this.options.groupCommitMaxRecords);
     }
+  }
+
+  /**
+   * Starts the fdatasync that makes `batch` durable without waiting for it, so the next batch can
+   * be written meanwhile (up to MAX_SYNCS_IN_FLIGHT overlap; the kernel can serve them with one
+   * journal commit). Acknowledgements stay in sequence order: a batch resolves only after every
+   * earlier one has. fdatasync covers everything written to the file before the call.
+   */
+  #startSync(batch: RecItem[]): void {
+    const sync = fdatasync(this.#fd);
+    this.#syncsInFlight++;
+    this.#durable = Promise.all([this.#durable, sync]).then(
+      () => {
+        this.#syncsInFlight--;
+        const err = this.#degraded;
+        for (const it of batch) {
+          if (err) {
+            it.waiter.reject(err);
+          } else {
+            it.waiter.resolve(it.result);
+          }
+        }
+      },
+      (err: unknown) => {
+        this.#syncsInFlight--;
+        this.#fail(err, batch);
+      },
+    );
   }
 
   async #persistCheckpoint(item: CpItem): Promise<void> {
