@@ -15,23 +15,22 @@ function run(cmd: string, args: string[]): string {
 
 /** Whether this host lets us mount file systems; in CI a missing capability is a failure, not a skip. */
 function canMount(): boolean {
-  let ok = process.getuid?.() === 0;
-  if (ok) {
+  let missing = process.getuid?.() === 0 ? '' : 'not root';
+  if (missing === '') {
     const probe = mkdtempSync('/tmp/eosd-probe-');
     try {
       run('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe]);
       run('umount', [probe]);
-    } catch {
-      // Probe only: the reason is reported by the skip/fail below.
-      ok = false;
+    } catch (err) {
+      missing = `mount(2) failed: ${(err as Error).message}`;
     } finally {
       rmSync(probe, { recursive: true, force: true });
     }
   }
-  if (!ok && process.env.CI) {
-    throw new Error('ledger fault tests need root and mount(2) (tmpfs, loop devices); CI must provide them');
+  if (missing !== '' && process.env.CI) {
+    throw new Error(`ledger fault tests need root and mount(2) (tmpfs, loop devices); CI must provide them (${missing})`);
   }
-  return ok;
+  return missing === '';
 }
 
 const MOUNT_OK = canMount();

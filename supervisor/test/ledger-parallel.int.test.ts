@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { pino } from 'pino';
@@ -83,15 +83,10 @@ describe('verifyLedger on worker threads', () => {
 
 function lastSegment(dir: string): number {
   let n = 1;
-  for (;;) {
-    try {
-      readFileSync(join(dir, SEG(n + 1)));
-      n++;
-    } catch {
-      // No further segment: n is the last.
-      return n;
-    }
+  while (existsSync(join(dir, SEG(n + 1)))) {
+    n++;
   }
+  return n;
 }
 
 function edit(dir: string, seg: number, f: (lines: string[]) => string[]): void {

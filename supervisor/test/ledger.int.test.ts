@@ -40,7 +40,7 @@ function fixture(): Fixture {
 
 async function openLedger(f: Fixture, opts: Partial<LedgerOptionsInput> = {}, key = f.key): Promise<Ledger> {
   const l = await Ledger.open({ dir: f.dir, origin: 'eosd/test/audit', create: true, ...opts }, { key, logger });
-  onTestFinished(() => l.close().catch(() => undefined));
+  onTestFinished(() => l.close());
   return l;
 }
 

@@ -1,5 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, writeSync, constants as fsc } from 'node:fs';
+import { fsyncDir } from './ledger-files.js';
 import { dirname } from 'node:path';
 import nacl from 'tweetnacl';
 import { EosError } from '@everythingos/proto';
@@ -66,15 +67,6 @@ function signingKeyFromSeed(seed: Uint8Array): LedgerSigningKey {
     format: 'jwk',
   });
   return { publicKey: ledgerPublicKey(raw), sign: (message) => sign(null, message, privateKey) };
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /**

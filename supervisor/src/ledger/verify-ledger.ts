@@ -35,9 +35,10 @@ export interface LedgerVerifyResult {
 /** Options of {@link verifyLedger}. */
 export interface VerifyOptions {
   /**
-   * Worker threads for record checks and hashing (0 = verify in the calling thread). Workers pay
-   * a cold JIT each, so they only help with a spare core.
-   * @defaultValue min(availableParallelism() - 1, 4) with 3+ cores, else 0; 0 when the compiled worker script is not present
+   * Worker threads for record checks and hashing (0 = verify in the calling thread). Each worker
+   * pays a cold JIT (tens of ms), so small ledgers are verified in the calling thread.
+   * @defaultValue min(availableParallelism(), 4) when there are 2+ cores and at least
+   * {@link PARALLEL_MIN_CHUNKS} chunks, else 0; 0 when the compiled worker script is not present
    */
   readonly workers?: number;
   /** Bytes per work unit (newline-aligned). @defaultValue 4 MiB */
@@ -49,6 +50,8 @@ export interface VerifyOptions {
 type PublicKeyInput = LedgerPublicKey | Uint8Array | string;
 
 const CHUNK_BYTES = 4 * 1024 * 1024;
+/** Fewest chunks (of 4 MiB) for which worker threads are used by default: below that their start-up cost dominates. */
+export const PARALLEL_MIN_CHUNKS = 4;
 const WORKER_URL = new URL('./verify-worker.js', import.meta.url);
 
 interface Plan {
@@ -354,13 +357,13 @@ function runPool(tasks: readonly ChunkTask[], workers: number): Promise<ChunkRes
 export async function verifyLedger(dir: string, publicKey: PublicKeyInput, options: VerifyOptions = {}): Promise<LedgerVerifyResult> {
   const stopAtHead = options.stopAtHead === true;
   const workerAvailable = existsSync(fileURLToPath(WORKER_URL));
-  const cores = availableParallelism();
-  const workers = options.workers ?? (workerAvailable && cores >= 3 ? Math.min(cores - 1, 4) : 0);
   const prepared = prepare(dir, toKey(publicKey), stopAtHead, options.chunkBytes);
   if (!prepared.ok) {
     return prepared.result;
   }
   const tasks = prepared.plan.tasks.map((t) => t.task);
+  const cores = availableParallelism();
+  const workers = options.workers ?? (cores >= 2 && tasks.length >= PARALLEL_MIN_CHUNKS ? Math.min(cores, 4) : 0);
   const results = workers > 0 && workerAvailable && tasks.length > 1 ? await runPool(tasks, workers) : tasks.map((t) => verifyChunk(t));
   return merge(prepared.plan, results, stopAtHead);
 }
