@@ -134,6 +134,16 @@ describe('Ledger', () => {
     expect(await verifyLedger(f.dir, f.key.publicKey)).toMatchObject({ valid: true });
   });
 
+  it('checkpoints on the timer when records arrived, and checkpoint() is a no-op without new records', async () => {
+    const f = fixture();
+    const l = await openLedger(f, { checkpointIntervalMs: 30, groupCommitDelayMs: 1 });
+    const first = await l.checkpoint();
+    expect(await l.checkpoint()).toBe(first);
+    await l.append('agent.act', 'a', { i: 1 });
+    await expect.poll(() => ledgerStatus(f.dir, f.key.publicKey).latestCheckpoint?.size, { timeout: 5_000 }).toBe(first.size + 1);
+    expect(l.lastCheckpoint.size).toBe(first.size + 1);
+  });
+
   it('rotates segments by age using the injected clock', async () => {
     const f = fixture();
     let t = 1_000_000;
