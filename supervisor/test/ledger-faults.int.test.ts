@@ -118,13 +118,15 @@ describe.skipIf(!MOUNT_OK)(`Ledger on a failing file system (${MOUNT_OK ? 'real 
     mkdirSync(mnt);
     run('truncate', ['-s', '32M', img]);
     run('mkfs.ext4', ['-q', img]);
-    const loop = run('losetup', ['-f', '--show', img]).trim();
-    run('mount', [loop, mnt]);
+    // mount -o loop attaches a free loop device with autoclear in one step, so parallel users of
+    // loop devices on this host cannot grab the same one; unmounting detaches it.
+    run('mount', ['-o', 'loop', img, mnt]);
     onTestFinished(() => {
+      // Lazy, so a descriptor left open by a failed assertion cannot keep the mount alive.
       run('umount', ['-l', mnt]);
-      run('losetup', ['-d', loop]);
       rmSync(root, { recursive: true, force: true });
     });
+    expect(run('findmnt', ['-n', '-o', 'FSTYPE', mnt]).trim()).toBe('ext4');
     const key = generateLedgerKey(join(root, 'ledger.key'));
     const dir = join(mnt, 'audit');
     const alarms: EosError[] = [];
