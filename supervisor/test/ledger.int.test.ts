@@ -12,6 +12,7 @@ import {
   readLedgerPublicKey,
   verifyInclusionProof,
   verifyLedger,
+  type Checkpoint,
   type LedgerOptionsInput,
   type LedgerSigningKey,
 } from '../src/ledger/index.js';
@@ -136,12 +137,18 @@ describe('Ledger', () => {
 
   it('checkpoints on the timer when records arrived, and checkpoint() is a no-op without new records', async () => {
     const f = fixture();
-    const l = await openLedger(f, { checkpointIntervalMs: 30, groupCommitDelayMs: 1 });
+    const exported: Checkpoint[] = [];
+    const l = await Ledger.open(
+      { dir: f.dir, create: true, checkpointIntervalMs: 30, groupCommitDelayMs: 1 },
+      { key: f.key, logger, onCheckpoint: (cp) => exported.push(cp) },
+    );
+    onTestFinished(() => l.close());
     const first = await l.checkpoint();
     expect(await l.checkpoint()).toBe(first);
     await l.append('agent.act', 'a', { i: 1 });
     await expect.poll(() => ledgerStatus(f.dir, f.key.publicKey).latestCheckpoint?.size, { timeout: 5_000 }).toBe(first.size + 1);
     expect(l.lastCheckpoint.size).toBe(first.size + 1);
+    expect(exported.map((c) => c.size)).toEqual([first.size, first.size + 1]);
   });
 
   it('rotates segments by age using the injected clock', async () => {

@@ -95,6 +95,8 @@ export interface LedgerDeps {
   readonly clock?: { now(): number };
   /** Called once when the ledger fails closed. */
   readonly onAlarm?: (err: EosError) => void;
+  /** Called after each checkpoint and head are durable, e.g. to export the note to journald or a witness. */
+  readonly onCheckpoint?: (checkpoint: Checkpoint) => void;
 }
 
 /** Options of {@link Ledger.append}. */
@@ -206,6 +208,7 @@ export class Ledger {
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #onAlarm: ((err: EosError) => void) | undefined;
+  readonly #onCheckpoint: ((checkpoint: Checkpoint) => void) | undefined;
   readonly #st: WriterState;
   #fd: number;
   #cpFd: number;
@@ -231,6 +234,7 @@ export class Ledger {
     const clock = deps.clock ?? { now: Date.now };
     this.#now = () => clock.now();
     this.#onAlarm = deps.onAlarm;
+    this.#onCheckpoint = deps.onCheckpoint;
     this.#st = st;
     this.#fd = fd;
     this.#cpFd = cpFd;
@@ -604,6 +608,7 @@ export class Ledger {
               if (this.#degraded === undefined) {
                 await this.#persistCheckpoint(first);
                 this.#inFlightCps.delete(first);
+                this.#onCheckpoint?.(first.cp);
                 for (const w of first.waiters) {
                   w.resolve(first.cp);
                 }
