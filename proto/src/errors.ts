@@ -39,6 +39,9 @@ export const ERROR_CODES = {
   EOS_OUTPUT_BLOCKED: { grpc: Status.FAILED_PRECONDITION, retryable: false },
   EOS_INPUT_REJECTED: { grpc: Status.FAILED_PRECONDITION, retryable: false },
   EOS_INTEGRITY_FAILED: { grpc: Status.DATA_LOSS, retryable: false },
+  EOS_LEDGER_DEGRADED: { grpc: Status.UNAVAILABLE, retryable: false },
+  EOS_LEDGER_TAMPERED: { grpc: Status.DATA_LOSS, retryable: false },
+  EOS_LEDGER_REGRESSED: { grpc: Status.FAILED_PRECONDITION, retryable: false },
   EOS_INTERNAL: { grpc: Status.INTERNAL, retryable: false },
 } as const satisfies Record<string, { grpc: Status; retryable: boolean }>;
 
