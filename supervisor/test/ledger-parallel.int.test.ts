@@ -5,10 +5,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { generateLedgerKey, Ledger, verifyLedgerSync, type LedgerSigningKey } from '../src/ledger/index.js';
+import type { verifyLedger as verifyLedgerForTypes } from '../src/ledger/verify-ledger.js';
 
 // Worker threads run compiled JS, so this suite compiles the supervisor to a temporary outDir and
 // drives the parallel path from there, comparing it with the in-thread verifier.
-type VerifyFn = typeof import('../src/ledger/verify-ledger.js').verifyLedger;
+type VerifyFn = typeof verifyLedgerForTypes;
 
 const logger = pino({ level: 'silent' });
 const SEG = (n: number): string => `segment-${String(n).padStart(6, '0')}.jsonl`;

@@ -1,4 +1,4 @@
-import { MerkleFrontier } from './merkle.js';
+import type { MerkleFrontier } from './merkle.js';
 import { genesisPrev, parseRecordLine, SYSTEM_KINDS, type LedgerRecord } from './ledger-record.js';
 
 /** Position of a chain walk: what the next record must link to. */
