@@ -28,14 +28,26 @@ export async function runHelper(o: HelperRunOptions, log: Logger, pid: number): 
   await once(socket, 'connect');
   let dropped = 0;
   let framingErrors = 0;
+  // Until Hello is out, frames wait here: tail mode says Hello only after its first look has set
+  // the start offsets, so "connected" means "every line appended from now on will be seen".
+  let held: helperV1.HelperFrame[] | null = [];
   const send = (f: helperV1.HelperFrame): void => {
+    if (held !== null) {
+      held.push(f);
+      return;
+    }
     if (socket.writableLength > MAX_QUEUED_BYTES) {
       dropped++;
       return;
     }
     socket.write(encodeHelperFrame(f));
   };
-  send({ hello: { protocolVersion: HELPER_PROTOCOL_VERSION, mode: o.mode === 'tail' ? 'MODE_TAIL' : 'MODE_KERNEL', pid } });
+  const sayHello = (): void => {
+    const queued = held ?? [];
+    held = null;
+    send({ hello: { protocolVersion: HELPER_PROTOCOL_VERSION, mode: o.mode === 'tail' ? 'MODE_TAIL' : 'MODE_KERNEL', pid } });
+    queued.forEach(send);
+  };
 
   let stopSource: () => Promise<void>;
   let health: () => helperV1.Health;
@@ -52,6 +64,7 @@ export async function runHelper(o: HelperRunOptions, log: Logger, pid: number): 
       log,
     );
     await src.start();
+    sayHello();
     stopSource = () => src.stop();
     health = () => ({
       received: src.received,
@@ -74,6 +87,7 @@ export async function runHelper(o: HelperRunOptions, log: Logger, pid: number): 
       },
       log,
     );
+    sayHello();
     src.start();
     stopSource = () => src.stop();
     health = () => ({
