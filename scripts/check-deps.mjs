@@ -14,6 +14,7 @@ const ALLOWED = {
   'ebpf-helper': ['proto'],
   'examples/ping': ['sdk'],
   'examples/heartbeat': ['sdk'],
+  'examples/soc-triage': ['sdk'],
 };
 const ASSET_DEPS = { supervisor: ['agent-host'] };
 const byName = {};

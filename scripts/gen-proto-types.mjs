@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const protoDir = join(root, 'proto');
 const outDir = join(protoDir, 'src', 'gen');
-const files = ['eos/agent/v1/agent.proto', 'eos/control/v1/control.proto'];
+const files = ['eos/agent/v1/agent.proto', 'eos/control/v1/control.proto', 'eos/helper/v1/helper.proto'];
 
 rmSync(outDir, { recursive: true, force: true });
 execFileSync(
@@ -31,7 +31,7 @@ function walk(dir) {
 walk(outDir);
 
 // One index per proto package, so consumers import `agentV1.Emit` instead of deep paths.
-for (const pkg of ['eos/agent/v1', 'eos/control/v1']) {
+for (const pkg of ['eos/agent/v1', 'eos/control/v1', 'eos/helper/v1']) {
   const dir = join(outDir, pkg);
   const names = readdirSync(dir).filter((n) => n.endsWith('.ts')).map((n) => n.slice(0, -3)).sort();
   writeFileSync(join(dir, 'index.ts'), HEADER + names.map((n) => `export type * from './${n}.js';\n`).join(''));

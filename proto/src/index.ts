@@ -18,6 +18,7 @@ export {
   PROTO_ROOT,
   AGENT_PROTO_FILE,
   CONTROL_PROTO_FILE,
+  HELPER_PROTO_FILE,
   agentPackageDefinition,
   controlPackageDefinition,
   loadAgentProto,
@@ -30,6 +31,14 @@ export { computeCallMac } from './call-auth.js';
 export { PROTOCOL_VERSION } from './version.js';
 export type * as agentV1 from './gen/eos/agent/v1/index.js';
 export type * as controlV1 from './gen/eos/control/v1/index.js';
+export type * as helperV1 from './gen/eos/helper/v1/index.js';
+export {
+  HELPER_PROTOCOL_VERSION,
+  MAX_HELPER_FRAME_BYTES,
+  encodeHelperFrame,
+  encodeSupervisorFrame,
+  FrameDecoder,
+} from './helper-frame.js';
 export {
   AgentManifestSchema,
   parseManifest,

@@ -10,6 +10,7 @@ export const PROTO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 export const AGENT_PROTO_FILE = 'eos/agent/v1/agent.proto';
 export const CONTROL_PROTO_FILE = 'eos/control/v1/control.proto';
+export const HELPER_PROTO_FILE = 'eos/helper/v1/helper.proto';
 
 // Must match the flags in scripts/gen-proto-types.mjs, or the generated types lie.
 const LOADER_OPTIONS: Options = {
@@ -62,4 +63,22 @@ export function bootstrapParamsType(): protobuf.Type {
     bootstrapType = root.lookupType('eos.agent.v1.BootstrapParams');
   }
   return bootstrapType;
+}
+
+let helperRoot: protobuf.Root | undefined;
+
+function loadHelperRoot(): protobuf.Root {
+  if (helperRoot === undefined) {
+    const root = new protobuf.Root();
+    root.resolvePath = (_origin, target) => (target.startsWith('/') ? target : PROTO_ROOT + target);
+    root.loadSync(HELPER_PROTO_FILE, { keepCase: false });
+    helperRoot = root;
+  }
+  return helperRoot;
+}
+
+/** The protobufjs types of `eos.helper.v1.HelperFrame` and `SupervisorFrame`, for the helper socket. */
+export function helperFrameTypes(): { helper: protobuf.Type; supervisor: protobuf.Type } {
+  const root = loadHelperRoot();
+  return { helper: root.lookupType('eos.helper.v1.HelperFrame'), supervisor: root.lookupType('eos.helper.v1.SupervisorFrame') };
 }
