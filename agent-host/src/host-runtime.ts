@@ -5,6 +5,7 @@ import type {
   ActResult,
   AgentEvent,
   AgentRuntime,
+  CredentialGrant,
   EmitOptions,
   EventHandler,
   FetchInit,
@@ -233,6 +234,9 @@ export class HostRuntime implements AgentRuntime {
       status: res.status,
       headers: JSON.parse(res.headersJson.toString('utf8') || '{}') as Record<string, string>,
       body: res.body.toString('utf8'),
+      injectionDetected: res.injectionDetected,
+      injectionCategories: res.injectionCategories,
+      unscanned: res.unscanned,
     };
   }
 
@@ -243,6 +247,16 @@ export class HostRuntime implements AgentRuntime {
       body,
     });
     return res.memoryId;
+  }
+
+  async requestCredential(secret: string, host: string, ttlMs: number | undefined): Promise<CredentialGrant> {
+    const body = encodeJson({ host, ttlMs }, 'credential request');
+    const res = await this.#unary<agentV1.RequestCredentialRequest, agentV1.RequestCredentialResponse__Output>('requestCredential', {
+      auth: this.#signer.sign('RequestCredential', secret, body),
+      secret,
+      body,
+    });
+    return { credentialId: res.credentialId, expiresAtMs: res.expiresAtMs };
   }
 
   async recall(query: string, limit: number): Promise<RecalledMemory[]> {

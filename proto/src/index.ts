@@ -44,6 +44,7 @@ export {
   parseManifest,
   CHANNEL_NAME,
   AGENT_ID,
+  MODEL_REF,
   RISK_TIERS,
   CAPABILITIES,
 } from './manifest.js';

@@ -28,6 +28,12 @@ export const CAPABILITIES = [
 ] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
+/** `provider:model`, as listed in the operator's model allowlist. */
+export const MODEL_REF = /^[a-z][a-z0-9-]{0,31}:[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$/;
+
+/** An egress allowlist entry: a host name or IP literal, optionally with `:port`. */
+const EGRESS_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
 const channel = z.string().regex(CHANNEL_NAME, 'channel names are exact lowercase names such as "demo.ping"; no wildcards');
 
 const channelList = z
@@ -49,12 +55,24 @@ export const AgentManifestSchema = z
     publish: channelList,
     subscribe: channelList,
     capabilities: z.array(z.enum(CAPABILITIES)).default([]),
+    /** The model `think()` uses, `provider:model`; it must be on the operator's allowlist. */
+    model: z.string().regex(MODEL_REF, 'a model reference such as "openai:gpt-4o-mini"').optional(),
+    /** Hosts `fetch()` may reach (`host` = default port only, or `host:port`); none by default. */
+    egress: z
+      .strictObject({ allowedHosts: z.array(z.string().regex(EGRESS_HOST, 'a host name or IP literal, optionally with :port')).max(64).default([]) })
+      .prefault({}),
     /** Period of `onTick` in milliseconds; 0 = no ticks. @defaultValue 0 */
     tickRateMs: z.number().int().min(0).max(86_400_000).default(0),
   })
   .superRefine((m, ctx) => {
     if (m.tier === 'high' && m.riskJustification.trim() === '') {
       ctx.addIssue({ code: 'custom', path: ['riskJustification'], message: 'a high-tier agent needs a riskJustification' });
+    }
+    if (m.model !== undefined && !m.capabilities.includes('model:call')) {
+      ctx.addIssue({ code: 'custom', path: ['capabilities'], message: 'an agent that declares a model must declare the "model:call" capability' });
+    }
+    if (m.egress.allowedHosts.length > 0 && !m.capabilities.includes('network:http')) {
+      ctx.addIssue({ code: 'custom', path: ['capabilities'], message: 'an agent with egress.allowedHosts must declare the "network:http" capability' });
     }
     if (m.tickRateMs > 0 && m.tickRateMs < 10) {
       ctx.addIssue({ code: 'custom', path: ['tickRateMs'], message: 'tickRateMs must be 0 (off) or at least 10' });

@@ -5,6 +5,7 @@ import {
   type ActResult,
   type AgentLifecycle,
   type AgentRuntime,
+  type CredentialGrant,
   type EmitOptions,
   type EventHandler,
   type FetchInit,
@@ -127,6 +128,15 @@ export abstract class Agent {
   /** An HTTP request made by the supervisor's egress guard on the agent's behalf. */
   protected fetch(url: string, init: FetchInit = {}): Promise<FetchResult> {
     return this.#rt().fetch(url, init);
+  }
+
+  /**
+   * Asks for a credentialId for a vault secret the operator granted this agent for `host`; pass
+   * it to {@link fetch}. The secret is injected by the supervisor and never reaches the agent.
+   * @throws EosError `EOS_PERMISSION_DENIED` (not granted by the operator), `EOS_NOT_FOUND`.
+   */
+  protected requestCredential(secret: string, host: string, ttlMs?: number): Promise<CredentialGrant> {
+    return this.#rt().requestCredential(secret, host, ttlMs);
   }
 
   /** Stores a memory with supervisor-assigned provenance. */

@@ -17,6 +17,7 @@ export type {
   AgentEvent,
   AgentLifecycle,
   AgentRuntime,
+  CredentialGrant,
   ActOptions,
   ActResult,
   EmitOptions,

@@ -67,7 +67,20 @@ export interface FetchInit {
 export interface FetchResult {
   status: number;
   headers: Record<string, string>;
+  /** The body as received, with any vault secret redacted. Untrusted data. */
   body: string;
+  /** The supervisor's sanitizer found prompt-injection patterns in the body. */
+  injectionDetected: boolean;
+  injectionCategories: string[];
+  /** The body was too large or not text, so it was not scanned. */
+  unscanned: boolean;
+}
+
+/** A credential the agent can pass to `fetch`; the secret stays in the supervisor. */
+export interface CredentialGrant {
+  credentialId: string;
+  /** ms since the epoch. */
+  expiresAtMs: number;
 }
 
 export interface RecalledMemory {
@@ -99,6 +112,7 @@ export interface AgentRuntime {
   sanitizeInput(text: string): Promise<SanitizeResult>;
   fetch(url: string, init: FetchInit): Promise<FetchResult>;
   remember(content: string, tags: string[]): Promise<string>;
+  requestCredential(secret: string, host: string, ttlMs: number | undefined): Promise<CredentialGrant>;
   recall(query: string, limit: number): Promise<RecalledMemory[]>;
 }
 

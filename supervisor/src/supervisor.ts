@@ -1,4 +1,4 @@
-import { chmod, chown, rm } from 'node:fs/promises';
+import { chmod, chown, readFile, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,11 @@ import { newAuthCounters, type AuthCounters } from './rpc/auth-counters.js';
 import { ControlServer } from './rpc/control-server.js';
 import type { LogTap } from './logs/log-tap.js';
 import { StateStore } from './state/state-store.js';
+import { DaemonMetrics } from './metrics/daemon-metrics.js';
+import { startMetricsServer } from './metrics/metrics-server.js';
+import { createServices, type SecurityServices } from './services.js';
+import type { RunnerEvent } from './agent/agent-runner.js';
+import type { AgentState } from './agent/agent-state.js';
 
 /** Version of the daemon, reported by `eosd status`. */
 export const EOSD_VERSION = '0.1.0';
@@ -24,6 +29,9 @@ export interface SupervisorOptions {
   logger: Logger;
   /** Where `eosd logs` reads recent and new lines from; the root logger must write to it too. */
   logTap?: LogTap;
+  /** Operator override (`--accept-ledger-reset`): start although a ledger is missing or regressed. */
+  acceptLedgerReset?: boolean;
+  metrics?: DaemonMetrics;
 }
 
 /** A running daemon: agents, bus, control socket. */
@@ -34,6 +42,11 @@ export interface Supervisor {
   /** Stops every agent (graceful, then forced), closes the sockets. Idempotent. */
   stop(reason?: string): Promise<void>;
   bus: EventBus;
+  readonly services: SecurityServices;
+  /** URL of the /metrics endpoint, when enabled. */
+  readonly metricsUrl: string | undefined;
+  /** Whether the daemon is healthy enough to ping the service watchdog. */
+  health(): Promise<{ healthy: boolean; reason?: string }>;
 }
 
 function agentHostPath(): string {
@@ -120,6 +133,27 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
   await rm(controlSocketPath, { force: true });
 
   const uids = isRoot ? await UidAllocator.open(config.stateDir, config.uidRange) : undefined;
+  const metrics = opts.metrics ?? new DaemonMetrics();
+  metrics.buildInfo.set({ version: EOSD_VERSION, protocol: String(PROTOCOL_VERSION) }, 1);
+  const services = await createServices({ config, logger, metrics, acceptLedgerReset: opts.acceptLedgerReset === true });
+  const AGENT_STATES: AgentState[] = ['starting', 'running', 'stopping', 'stopped', 'backoff', 'errored'];
+  const onRunnerEvent = (e: RunnerEvent): void => {
+    if (e.type === 'transition') {
+      for (const st of AGENT_STATES) {
+        metrics.agentState.set({ agent_id: e.agentId, state: st }, st === e.to ? 1 : 0);
+      }
+      metrics.agentUp.set({ agent_id: e.agentId }, e.to === 'running' ? 1 : 0);
+      if (e.event === 'backoff-elapsed') {
+        metrics.agentRestarts.inc({ agent_id: e.agentId });
+      }
+      void services.audit('agent.state', e.agentId, { from: e.from, to: e.to, event: e.event, reason: e.reason });
+    } else {
+      metrics.agentExits.inc({ agent_id: e.agentId, kind: e.signal !== null ? 'signal' : e.exitCode === 0 ? 'clean' : 'crash' });
+      void services.audit('agent.exit', e.agentId, { exitCode: e.exitCode, signal: e.signal, uptimeMs: e.uptimeMs });
+      // Credentials are per process: whatever the agent was granted dies with it.
+      void services.vault.revokeAllFor(e.agentId).catch((err: unknown) => log.error({ err, agentId: e.agentId }, 'credential revocation failed'));
+    }
+  };
   const authCounters: AuthCounters = newAuthCounters();
   const bus = new EventBus({ ...config.bus, logger: log.child({ unit: 'bus' }) });
   const hostPath = agentHostPath();
@@ -138,6 +172,7 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
     }
   } catch (err) {
     await Promise.all(servers.map((s) => s.close()));
+    await services.close();
     throw err;
   }
 
@@ -160,9 +195,13 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
       bus,
       state: new StateStore(paths.stateDir),
       authCounters,
+      manifest: pkg.manifest,
+      spec,
+      services,
       log: log.child({ agentId: spec.id }),
       agentLog,
     });
+    services.egress.setAgentPolicy(spec.id, { allowedHosts: [...pkg.manifest.egress.allowedHosts] });
     servers.push(server);
     await server.listen();
     await chmod(paths.socketPath, 0o600);
@@ -179,6 +218,7 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
       homeDir: paths.homeDir,
       agentHostPath: hostPath,
       log: log.child({ agentId: spec.id }),
+      onEvent: onRunnerEvent,
     });
   }
 
@@ -205,6 +245,13 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
           busJson: Buffer.from(JSON.stringify(bus.counters())),
           protocolVersion: PROTOCOL_VERSION,
           authJson: Buffer.from(JSON.stringify(authCounters)),
+          ledgerJson: Buffer.from(
+            JSON.stringify({
+              audit: { size: services.auditLedger.size, degraded: services.auditLedger.degraded },
+              decisions: { size: services.decisionLedger.size, degraded: services.decisionLedger.degraded },
+            }),
+          ),
+          metricsUrl: metricsServer?.url ?? '',
         };
       },
       list: async () => (await Promise.all([...runners.values()].map((r) => r.snapshot()))).map(toInfo),
@@ -231,10 +278,54 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
   await control.listen();
   await chmod(controlSocketPath, 0o600);
 
+  let lastBus = bus.counters();
+  let lastAuth = { ...authCounters };
+  const lastAgent = new Map<string, { published: number; delivered: number; dropped: number; aclDenied: number }>();
+  const syncMetrics = async (): Promise<void> => {
+    const b = bus.counters();
+    metrics.rateLimited.inc({ scope: 'any' }, b.rateLimited - lastBus.rateLimited);
+    lastBus = b;
+    for (const [reason, n] of Object.entries(authCounters)) {
+      metrics.authFailures.inc({ reason }, n - (lastAuth[reason as keyof typeof lastAuth] ?? 0));
+    }
+    lastAuth = { ...authCounters };
+    for (const r of runners.values()) {
+      const c = bus.agentCounters(r.id);
+      if (c !== undefined) {
+        const prev = lastAgent.get(r.id) ?? { published: 0, delivered: 0, dropped: 0, aclDenied: 0 };
+        metrics.eventsPublished.inc({ agent_id: r.id }, c.published - prev.published);
+        metrics.eventsDelivered.inc({ agent_id: r.id }, c.delivered - prev.delivered);
+        metrics.eventsDropped.inc({ agent_id: r.id }, c.dropped - prev.dropped);
+        metrics.aclDenials.inc({ agent_id: r.id, action: 'any' }, c.aclDenied - prev.aclDenied);
+        lastAgent.set(r.id, c);
+      }
+      const snap = await r.snapshot();
+      metrics.agentMemoryBytes.set({ agent_id: r.id }, snap.memoryBytes);
+      metrics.agentCpuSeconds.set({ agent_id: r.id }, snap.pid > 0 ? await cpuSeconds(snap.pid) : 0);
+    }
+  };
+  let metricsServer: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
+  if (config.metrics.listen !== null) {
+    const m = /^\[?([^\]]+)\]?:(\d+)$/.exec(config.metrics.listen);
+    metricsServer = await startMetricsServer(metrics, { host: m?.[1] ?? '127.0.0.1', port: Number(m?.[2] ?? 9464) }, log, syncMetrics);
+    log.info({ url: metricsServer.url }, 'metrics listening');
+  }
+
   let stopping: Promise<void> | undefined;
   return {
     controlSocketPath,
     bus,
+    services,
+    metricsUrl: metricsServer?.url,
+    async health() {
+      if (services.auditLedger.degraded || services.decisionLedger.degraded) {
+        return { healthy: false, reason: 'ledger degraded' };
+      }
+      if (stopping !== undefined) {
+        return { healthy: false, reason: 'stopping' };
+      }
+      return { healthy: true };
+    },
     async start() {
       await Promise.all(
         [...runners.values()]
@@ -253,9 +344,23 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
         await Promise.all([...runners.values()].map((r) => r.close(reason)));
         await Promise.all(servers.map((s) => s.close()));
         await control.close();
+        await metricsServer?.close();
+        await services.close();
         await rm(controlSocketPath, { force: true });
       })();
       return stopping;
     },
   };
+}
+
+/** User + system CPU time of a process, seconds (from /proc/<pid>/stat, in clock ticks of 100 Hz). */
+async function cpuSeconds(pid: number): Promise<number> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    // The process exited between the snapshot and the read.
+    return 0;
+  }
 }

@@ -10,6 +10,9 @@ import { AgentServer } from '../src/rpc/agent-server.js';
 import { newAuthCounters } from '../src/rpc/auth-counters.js';
 import { CallVerifier } from '../src/rpc/call-verifier.js';
 import { StateStore } from '../src/state/state-store.js';
+import { parseConfig } from '../src/config/load-config.js';
+import { createServices } from '../src/services.js';
+import { parseManifest } from '@everythingos/proto';
 
 const log = pino({ level: 'silent' });
 
@@ -34,6 +37,8 @@ async function harness(): Promise<Harness> {
   });
   bus.registerAgent('a1', { publish: new Set(['ok.out']), subscribe: new Set(['ok.in']) }, { eventsPerSec: 1000, burst: 1000 });
   const counters = newAuthCounters();
+  const services = await createServices({ config: parseConfig({ dev: true, stateDir: join(dir, 'state'), metrics: { listen: null } }, 'test', dir), logger: log });
+  onTestFinished(() => services.close());
   const server = new AgentServer({
     agentId: 'a1',
     socketPath: join(dir, 'agent.sock'),
@@ -44,6 +49,9 @@ async function harness(): Promise<Harness> {
     bus,
     state: new StateStore(dir),
     authCounters: counters,
+    manifest: parseManifest({ id: 'a1', name: 'A1', version: '1.0.0', description: 'test agent for the server', tier: 'low', publish: ['ok.out'], subscribe: ['ok.in'] }, 'test'),
+    spec: { tier: 'low', allowModel: false, credentials: [] },
+    services,
     log,
     agentLog: log,
   });
@@ -144,11 +152,12 @@ describe('AgentServer call authentication', () => {
     expect(h.bus.counters().published).toBe(1);
   });
 
-  it('answers calls for later issues with EOS_UNIMPLEMENTED, after authenticating them', async () => {
+  it('authenticates model calls first, then refuses them without the model:call capability', async () => {
     const h = await harness();
+    await call(h.client, 'hello', { auth: h.auth('Hello', ''), protocolVersion: PROTOCOL_VERSION, pid: 1 });
     const body = Buffer.from('{"prompt":"hi"}');
-    await expect(call(h.client, 'think', { auth: h.auth('Think', '', body), body })).rejects.toMatchObject({ code: 'EOS_UNIMPLEMENTED' });
     await expect(call(h.client, 'think', { body })).rejects.toMatchObject({ code: 'EOS_UNAUTHENTICATED' });
+    await expect(call(h.client, 'think', { auth: h.auth('Think', '', body), body })).rejects.toMatchObject({ code: 'EOS_PERMISSION_DENIED' });
   });
 
   it('rejects a handshake with another protocol version with EOS_PROTOCOL_MISMATCH', async () => {

@@ -28,6 +28,8 @@ import type { RecallRequest as _eos_agent_v1_RecallRequest, RecallRequest__Outpu
 import type { RecallResponse as _eos_agent_v1_RecallResponse, RecallResponse__Output as _eos_agent_v1_RecallResponse__Output } from './eos/agent/v1/RecallResponse.js';
 import type { RememberRequest as _eos_agent_v1_RememberRequest, RememberRequest__Output as _eos_agent_v1_RememberRequest__Output } from './eos/agent/v1/RememberRequest.js';
 import type { RememberResponse as _eos_agent_v1_RememberResponse, RememberResponse__Output as _eos_agent_v1_RememberResponse__Output } from './eos/agent/v1/RememberResponse.js';
+import type { RequestCredentialRequest as _eos_agent_v1_RequestCredentialRequest, RequestCredentialRequest__Output as _eos_agent_v1_RequestCredentialRequest__Output } from './eos/agent/v1/RequestCredentialRequest.js';
+import type { RequestCredentialResponse as _eos_agent_v1_RequestCredentialResponse, RequestCredentialResponse__Output as _eos_agent_v1_RequestCredentialResponse__Output } from './eos/agent/v1/RequestCredentialResponse.js';
 import type { SanitizeInputRequest as _eos_agent_v1_SanitizeInputRequest, SanitizeInputRequest__Output as _eos_agent_v1_SanitizeInputRequest__Output } from './eos/agent/v1/SanitizeInputRequest.js';
 import type { SanitizeInputResponse as _eos_agent_v1_SanitizeInputResponse, SanitizeInputResponse__Output as _eos_agent_v1_SanitizeInputResponse__Output } from './eos/agent/v1/SanitizeInputResponse.js';
 import type { SessionRequest as _eos_agent_v1_SessionRequest, SessionRequest__Output as _eos_agent_v1_SessionRequest__Output } from './eos/agent/v1/SessionRequest.js';
@@ -76,6 +78,8 @@ export interface ProtoGrpcType {
         RecallResponse: MessageTypeDefinition<_eos_agent_v1_RecallResponse, _eos_agent_v1_RecallResponse__Output>
         RememberRequest: MessageTypeDefinition<_eos_agent_v1_RememberRequest, _eos_agent_v1_RememberRequest__Output>
         RememberResponse: MessageTypeDefinition<_eos_agent_v1_RememberResponse, _eos_agent_v1_RememberResponse__Output>
+        RequestCredentialRequest: MessageTypeDefinition<_eos_agent_v1_RequestCredentialRequest, _eos_agent_v1_RequestCredentialRequest__Output>
+        RequestCredentialResponse: MessageTypeDefinition<_eos_agent_v1_RequestCredentialResponse, _eos_agent_v1_RequestCredentialResponse__Output>
         SanitizeInputRequest: MessageTypeDefinition<_eos_agent_v1_SanitizeInputRequest, _eos_agent_v1_SanitizeInputRequest__Output>
         SanitizeInputResponse: MessageTypeDefinition<_eos_agent_v1_SanitizeInputResponse, _eos_agent_v1_SanitizeInputResponse__Output>
         SessionRequest: MessageTypeDefinition<_eos_agent_v1_SessionRequest, _eos_agent_v1_SessionRequest__Output>

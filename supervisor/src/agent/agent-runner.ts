@@ -45,7 +45,14 @@ export interface AgentRunnerOptions {
   log: Logger;
   now?: () => number;
   random?: () => number;
+  /** Told about every state change and every process exit (audit, metrics, credential revocation). */
+  onEvent?: (e: RunnerEvent) => void;
 }
+
+/** What a runner reports to its supervisor. */
+export type RunnerEvent =
+  | { type: 'transition'; agentId: string; from: AgentState; to: AgentState; event: AgentEvent; reason: string }
+  | { type: 'exit'; agentId: string; exitCode: number | null; signal: NodeJS.Signals | null; uptimeMs: number };
 
 /** A snapshot for `agents ls` and status. */
 export interface AgentSnapshot {
@@ -192,6 +199,7 @@ export class AgentRunner {
     this.#state = to;
     const level = to === 'errored' ? 'error' : to === 'backoff' ? 'warn' : 'info';
     this.#o.log[level]({ from, to, event, reason }, 'agent state changed');
+    this.#o.onEvent?.({ type: 'transition', agentId: this.#o.spec.id, from, to, event, reason });
   }
 
   #waitReady(): Promise<void> {
@@ -386,6 +394,7 @@ export class AgentRunner {
     this.#lastExit = describeExit(exit);
     const uptimeMs = this.#now() - this.#spawnedAtMs;
     this.#o.log.info({ agentPid: pid, exitCode: exit.code, signal: exit.signal, uptimeMs }, 'agent process exited');
+    this.#o.onEvent?.({ type: 'exit', agentId: this.#o.spec.id, exitCode: exit.code, signal: exit.signal, uptimeMs });
     this.#settleReady(
       spawnError ??
         new EosError('EOS_AGENT_EXITED', `agent ${this.#o.spec.id} exited (${this.#lastExit}) before it was ready`, {

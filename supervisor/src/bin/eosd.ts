@@ -16,6 +16,13 @@ await runCli({
       pino.multistream([{ stream: process.stdout, level: level as pino.Level }, { stream: tap, level: level as pino.Level }]),
     ),
   isTty: process.stdout.isTTY === true,
+  readStdin: async () => {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) {
+      chunks.push(c as Buffer);
+    }
+    return Buffer.concat(chunks);
+  },
   onStopSignal: (graceful, force) => {
     let count = 0;
     const handler = (signal: NodeJS.Signals): void => {

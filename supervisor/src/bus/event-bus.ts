@@ -189,6 +189,17 @@ export class EventBus {
    *   too large), `EOS_RATE_LIMITED` (agent or global limit).
    */
   publish(agentId: string, channel: string, priority: PriorityLevel, body: Buffer): BusEvent {
+    const event = this.prepare(agentId, channel, priority, body);
+    this.dispatch(event);
+    return event;
+  }
+
+  /**
+   * Runs every check of {@link publish} and takes the rate-limit token, but delivers nothing yet:
+   * for actions that must be recorded durably before anyone can act on them.
+   * @throws EosError as {@link publish}.
+   */
+  prepare(agentId: string, channel: string, priority: PriorityLevel, body: Buffer): BusEvent {
     const agent = this.#requireAgent(agentId);
     if (!agent.acl.publish.has(channel)) {
       agent.counters.aclDenied++;
@@ -211,7 +222,7 @@ export class EventBus {
       this.#totals.rateLimited++;
       throw new EosError('EOS_RATE_LIMITED', 'the daemon-wide publish rate limit is exceeded', { details: { scope: 'global' } });
     }
-    const event: BusEvent = {
+    return {
       id: this.#idPrefix + (++this.#nextId).toString(36),
       channel,
       source: agentId,
@@ -219,15 +230,21 @@ export class EventBus {
       timestampMs: this.#now(),
       body,
     };
-    agent.counters.published++;
+  }
+
+  /** Queues a prepared event for every subscriber of its channel (subscribe ACL re-checked). */
+  dispatch(event: BusEvent): void {
+    const agent = this.#agents.get(event.source);
+    if (agent !== undefined) {
+      agent.counters.published++;
+    }
     this.#totals.published++;
-    const subs = this.#channels.get(channel);
+    const subs = this.#channels.get(event.channel);
     if (subs !== undefined) {
       for (const sub of subs) {
         this.#enqueue(sub, event);
       }
     }
-    return event;
   }
 
   /** Totals since start. */

@@ -7,6 +7,9 @@ import { createSupervisor, EOSD_VERSION } from '../supervisor.js';
 import { LogTap } from '../logs/log-tap.js';
 import { createControlClient, type ControlClient } from './control-client.js';
 import { formatLogLine } from './format-log.js';
+import { ledgerCommands } from './ledger-commands.js';
+import { runSanitize, secretsCommands } from './security-commands.js';
+import { SdNotifier } from '../systemd/sd-notifier.js';
 import { agentJson, renderAgentsTable } from './format.js';
 
 /** Exit status for configuration errors (sysexits.h EX_CONFIG). */
@@ -22,6 +25,8 @@ export interface CliIo {
   createLogger: (level: string, tap: LogTap) => Logger;
   /** Whether stdout is a terminal (human formatting) or not (NDJSON). */
   isTty: boolean;
+  /** All of standard input (for `eosd sanitize` and `eosd secrets set`). */
+  readStdin: () => Promise<Buffer>;
   /** Resolves when the daemon should stop: first SIGINT/SIGTERM; a second one calls `force`. */
   onStopSignal: (graceful: (signal: string) => void, force: () => void) => void;
   exit: (code: number) => void;
@@ -75,7 +80,14 @@ export async function runCli(io: CliIo): Promise<void> {
     .command(
       'start',
       'run the daemon in the foreground',
-      (y: Argv) => y.option('dev', { type: 'boolean', default: false, describe: 'run without root; state under --state-dir (default ./.eosd)' }),
+      (y: Argv) =>
+        y
+          .option('dev', { type: 'boolean', default: false, describe: 'run without root; state under --state-dir (default ./.eosd)' })
+          .option('accept-ledger-reset', {
+            type: 'boolean',
+            default: false,
+            describe: 'start although a ledger is missing, regressed or fails verification (moved aside and recorded)',
+          }),
       async (args) => {
         const configPath = args.config as string | undefined;
         const overrides = {
@@ -87,8 +99,9 @@ export async function runCli(io: CliIo): Promise<void> {
           configPath === undefined ? parseConfig({}, '(no config file)', process.cwd(), overrides) : await loadConfig(configPath, overrides);
         const logTap = new LogTap();
         const logger = io.createLogger(io.env.EOSD_LOG_LEVEL ?? config.logLevel, logTap);
-        const sup = await createSupervisor({ config, logger, logTap });
+        const sup = await createSupervisor({ config, logger, logTap, acceptLedgerReset: Boolean(args['accept-ledger-reset']) });
         const log = logger.child({ component: 'supervisor' });
+        const notifier = new SdNotifier({ env: io.env, logger: log });
         let stopped = false;
         const done = new Promise<void>((resolveDone) => {
           io.onStopSignal(
@@ -98,6 +111,8 @@ export async function runCli(io: CliIo): Promise<void> {
               }
               stopped = true;
               log.info({ signal }, 'supervisor stopping');
+              notifier.stopWatchdog();
+              void notifier.stopping();
               void sup.stop(`signal ${signal}`).then(() => {
                 log.info({}, 'supervisor stopped');
                 resolveDone();
@@ -110,7 +125,10 @@ export async function runCli(io: CliIo): Promise<void> {
           );
         });
         await sup.start();
-        log.info({ controlSocket: sup.controlSocketPath, dev: config.dev, agents: config.agents.length }, 'supervisor ready');
+        log.info({ controlSocket: sup.controlSocketPath, dev: config.dev, agents: config.agents.length, metrics: sup.metricsUrl }, 'supervisor ready');
+        // Readiness only now: control socket, ledgers and the configured agents are up.
+        await notifier.ready(`${config.agents.length} agent(s) configured`);
+        notifier.startWatchdog(() => sup.health());
         await done;
       },
     )
@@ -123,6 +141,7 @@ export async function runCli(io: CliIo): Promise<void> {
           const s = await c.getStatus();
           const bus = JSON.parse(s.busJson.toString('utf8') || '{}') as Record<string, number>;
           const auth = JSON.parse(s.authJson.toString('utf8') || '{}') as Record<string, number>;
+          const ledger = JSON.parse(s.ledgerJson.toString('utf8') || '{}') as Record<string, { size: number; degraded: boolean }>;
           if (args.json) {
             io.out(
               JSON.stringify({
@@ -134,6 +153,8 @@ export async function runCli(io: CliIo): Promise<void> {
                 agents: { total: s.agentsTotal, running: s.agentsRunning },
                 bus,
                 authFailures: auth,
+                ledger,
+                metricsUrl: s.metricsUrl,
               }),
             );
             return;
@@ -144,6 +165,8 @@ export async function runCli(io: CliIo): Promise<void> {
               `agents: ${s.agentsRunning}/${s.agentsTotal} running`,
               `bus: ${Object.entries(bus).map(([k, v]) => `${k}=${v}`).join(' ')}`,
               `auth failures: ${Object.entries(auth).map(([k, v]) => `${k}=${v}`).join(' ')}`,
+              `ledger: ${Object.entries(ledger).map(([k, v]) => `${k} ${v.size} records${v.degraded ? ' DEGRADED' : ''}`).join(', ')}`,
+              `metrics: ${s.metricsUrl || 'off'}`,
             ].join('\n'),
           );
         }),
@@ -163,6 +186,14 @@ export async function runCli(io: CliIo): Promise<void> {
           ),
         ),
     )
+    .command('ledger', 'verify and inspect the ledgers (offline: reads the files)', (y: Argv) => ledgerCommands(y, io))
+    .command(
+      'sanitize',
+      'read text on stdin and print the sanitizer result as JSON',
+      (y: Argv) => y,
+      () => runSanitize(io),
+    )
+    .command('secrets', 'manage vault secrets', (y: Argv) => secretsCommands(y, { ...io, createLogger: (level) => io.createLogger(level, new LogTap(1)) }))
     .command('agents', 'manage agents', (y: Argv) =>
       y
         .command(

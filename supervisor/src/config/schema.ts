@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { AGENT_ID, RISK_TIERS } from '@everythingos/proto';
+import { LlmConfigSchema } from '../llm/llm-config.js';
+import { EgressConfig } from '../security/egress/egress-config.js';
 
 /**
  * Longest socket path Linux accepts: `sun_path` is 108 bytes including the NUL. Agent sockets
@@ -70,6 +72,21 @@ export const AgentSpecSchema = z.strictObject({
   /** Publish rate limit of this agent. @defaultValue 1000/s, burst 10000 */
   rateLimit: RateLimit.default({ eventsPerSec: 1_000, burst: 10_000 }),
   limits: Limits.prefault({}),
+  /** A LOW-tier agent may call models only when its manifest declares a model and this is true. @defaultValue false */
+  allowModel: z.boolean().default(false),
+  /** Vault secrets this agent may request a credentialId for, each bound to one host. */
+  credentials: z
+    .array(
+      z.strictObject({
+        secret: z.string().min(1),
+        host: z.string().min(1),
+        /** Header the secret goes into. @defaultValue authorization */
+        header: z.string().default('authorization'),
+        /** Text before the secret in that header. @defaultValue "Bearer " */
+        valuePrefix: z.string().default('Bearer '),
+      }),
+    )
+    .default([]),
 });
 
 const BusConfig = z.strictObject({
@@ -101,6 +118,28 @@ export const DaemonConfigSchema = z
       .prefault({}),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
     bus: BusConfig.prefault({}),
+    ledger: z
+      .strictObject({
+        /** Sign a checkpoint after this many records. @defaultValue 1000 */
+        checkpointEveryRecords: z.number().int().positive().default(1_000),
+        /** …or after this long with new records, ms. @defaultValue 10000 */
+        checkpointIntervalMs: z.number().int().positive().default(10_000),
+        /** What start verifies: every record (`full`) or what follows the signed head (`tail`). @defaultValue full */
+        verifyOnOpen: z.enum(['full', 'tail']).default('full'),
+      })
+      .prefault({}),
+    egress: EgressConfig.prefault({}),
+    llm: LlmConfigSchema.prefault({}),
+    metrics: z
+      .strictObject({
+        /** `host:port` for GET /metrics; loopback by default, `null` turns it off. @defaultValue 127.0.0.1:9464 */
+        listen: z
+          .string()
+          .regex(/^(?:\[[0-9a-fA-F:]+\]|[0-9.]+|localhost):\d{1,5}$/, 'host:port, e.g. 127.0.0.1:9464')
+          .nullable()
+          .default('127.0.0.1:9464'),
+      })
+      .prefault({}),
     agents: z.array(AgentSpecSchema).default([]),
   })
   .superRefine((c, ctx) => {

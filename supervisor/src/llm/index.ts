@@ -5,7 +5,7 @@
  * behavioural fingerprints), provider wire formats (OpenAI-compatible, Anthropic Messages, Gemini),
  * and the transport over the egress guard.
  */
-export { LlmConfigSchema, MODEL_REF } from './llm-config.js';
+export { LlmConfigSchema } from './llm-config.js';
 export type { LlmConfig, LlmConfigInput, LlmProviderConfig, LlmBudget } from './llm-config.js';
 export { LlmGateway, USER_CONTENT_PLACEHOLDER } from './llm-gateway.js';
 export type { LlmCaller, LlmDecision, LlmGatewayDeps, LlmTransport, OutputFilterOutcome, SanitizeOutcome, ThinkOptions } from './llm-gateway.js';

@@ -1,8 +1,5 @@
 import { z } from 'zod';
 
-/** `provider:model`, the form of every allowlist entry and every manifest `model`. */
-export const MODEL_REF = /^[a-z][a-z0-9-]{0,31}:[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$/;
-
 const Provider = z.strictObject({
   /** Name used in model references (`<name>:<model>`). */
   name: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/),

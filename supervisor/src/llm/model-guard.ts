@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { EosError } from '@everythingos/proto';
 import { writeFileAtomic } from '../state/atomic-write.js';
-import { canonicalJson } from '../util/canonical-json.js';
+import { canonicalJson } from '../ledger/canonical-json.js';
 import type { CompletionRequest, CompletionResult } from './wire-formats.js';
 
 /** Signs and verifies the fingerprint baselines with a key used for nothing else. */

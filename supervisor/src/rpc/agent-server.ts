@@ -6,14 +6,19 @@ import {
   isEosError,
   loadAgentProto,
   PROTOCOL_VERSION,
+  type AgentManifest,
+  type Capability,
   type agentV1,
 } from '@everythingos/proto';
 import type { BusEvent, PriorityLevel } from '../bus/bus-event.js';
 import type { EventBus, SubscriberHandle } from '../bus/event-bus.js';
+import type { AgentSpec } from '../config/schema.js';
+import type { SecurityServices } from '../services.js';
 import type { StateStore } from '../state/state-store.js';
 import type { AuthCounters } from './auth-counters.js';
 import type { AuthFailureReason, CallVerifier } from './call-verifier.js';
 import { unary } from './unary.js';
+import type { LlmCaller, ThinkOptions } from '../llm/index.js';
 
 type SessionStream = ServerDuplexStream<agentV1.SessionRequest__Output, agentV1.SessionResponse>;
 
@@ -48,6 +53,11 @@ export interface AgentServerOptions {
   bus: EventBus;
   state: StateStore;
   authCounters: AuthCounters;
+  /** The validated manifest: capabilities, model, egress. */
+  manifest: AgentManifest;
+  /** The operator's entry for this agent: tier, allowModel, credentials. */
+  spec: Pick<AgentSpec, 'tier' | 'allowModel' | 'credentials'>;
+  services: SecurityServices;
   /** Logger with `agentId`; agent log frames are re-emitted through `agentLog`. */
   log: Logger;
   agentLog: Logger;
@@ -81,18 +91,13 @@ export class AgentServer {
       Act: unary(log, 'Act', (req: agentV1.ActRequest__Output) => this.#act(req)),
       GetState: unary(log, 'GetState', (req: agentV1.GetStateRequest__Output) => this.#getState(req)),
       SetState: unary(log, 'SetState', (req: agentV1.SetStateRequest__Output) => this.#setState(req)),
-      Think: unary(log, 'Think', (req: agentV1.ThinkRequest__Output) => this.#unimplemented('Think', '', req.auth, req.body)),
-      ThinkWithUserInput: unary(log, 'ThinkWithUserInput', (req: agentV1.ThinkWithUserInputRequest__Output) =>
-        this.#unimplemented('ThinkWithUserInput', '', req.auth, req.body),
-      ),
-      SanitizeInput: unary(log, 'SanitizeInput', (req: agentV1.SanitizeInputRequest__Output) =>
-        this.#unimplemented('SanitizeInput', '', req.auth, req.body),
-      ),
-      Fetch: unary(log, 'Fetch', (req: agentV1.FetchRequest__Output) => this.#unimplemented('Fetch', req.url, req.auth, req.body)),
-      Remember: unary(log, 'Remember', (req: agentV1.RememberRequest__Output) =>
-        this.#unimplemented('Remember', '', req.auth, req.body),
-      ),
-      Recall: unary(log, 'Recall', (req: agentV1.RecallRequest__Output) => this.#unimplemented('Recall', '', req.auth, req.body)),
+      Think: unary(log, 'Think', (req: agentV1.ThinkRequest__Output) => this.#think(req)),
+      ThinkWithUserInput: unary(log, 'ThinkWithUserInput', (req: agentV1.ThinkWithUserInputRequest__Output) => this.#thinkWithUserInput(req)),
+      SanitizeInput: unary(log, 'SanitizeInput', (req: agentV1.SanitizeInputRequest__Output) => this.#sanitizeInput(req)),
+      Fetch: unary(log, 'Fetch', (req: agentV1.FetchRequest__Output) => this.#fetch(req)),
+      Remember: unary(log, 'Remember', (req: agentV1.RememberRequest__Output) => this.#remember(req)),
+      Recall: unary(log, 'Recall', (req: agentV1.RecallRequest__Output) => this.#recall(req)),
+      RequestCredential: unary(log, 'RequestCredential', (req: agentV1.RequestCredentialRequest__Output) => this.#requestCredential(req)),
     };
     this.#server.addService(eos.agent.v1.AgentService.service, handlers);
   }
@@ -160,6 +165,7 @@ export class AgentServer {
         this.#o.authCounters[reason]++;
       }
       this.#o.log.warn({ rpc: method, channel, reason }, 'call authentication failed');
+      void this.#o.services.audit('auth.rejected', this.#o.agentId, { method, channel, reason: reason ?? 'unknown' });
       throw err;
     }
     return b;
@@ -249,7 +255,7 @@ export class AgentServer {
         } catch (err) {
           error = errorInfo(err);
           if (isEosError(err, 'EOS_PERMISSION_DENIED')) {
-            this.#o.log.warn({ channel: s.channel, action: 'subscribe', code: err.code }, 'acl denied');
+            this.#aclDenied('subscribe', s.channel);
           }
         }
         call.write({ subscribed: { nonce: s.auth?.nonce ?? 0, error } });
@@ -297,7 +303,7 @@ export class AgentServer {
       } catch (err) {
         rejected.push({ nonce, error: errorInfo(err) });
         if (isEosError(err, 'EOS_PERMISSION_DENIED')) {
-          this.#o.log.warn({ channel: e.channel, action: 'publish', code: err.code }, 'acl denied');
+          this.#aclDenied('publish', e.channel);
         } else if (isEosError(err, 'EOS_RATE_LIMITED')) {
           this.#o.log.debug({ channel: e.channel }, 'emit rate limited');
         }
@@ -308,34 +314,32 @@ export class AgentServer {
     }
   }
 
-  #act(req: agentV1.ActRequest__Output): agentV1.ActResponse {
+  async #act(req: agentV1.ActRequest__Output): Promise<agentV1.ActResponse> {
     const b = this.#verify('Act', req.channel, req.auth, req.body);
     this.#requireHello(b, 'Act');
-    let parsed: { payload?: unknown; reason?: unknown };
-    try {
-      parsed = JSON.parse(req.body.toString('utf8')) as { payload?: unknown; reason?: unknown };
-    } catch (err) {
-      throw new EosError('EOS_INVALID_ARGUMENT', 'action body is not JSON', { cause: err });
-    }
+    const parsed = parseJsonBody<{ payload?: unknown; reason?: unknown }>(req.body, 'action body');
     const body = Buffer.from(JSON.stringify(parsed.payload ?? null));
     let event: BusEvent;
     try {
-      event = this.#o.bus.publish(this.#o.agentId, req.channel, PRIORITY_LEVEL[req.priority] ?? 1, body);
+      event = this.#o.bus.prepare(this.#o.agentId, req.channel, PRIORITY_LEVEL[req.priority] ?? 1, body);
     } catch (err) {
       if (isEosError(err, 'EOS_PERMISSION_DENIED')) {
-        this.#o.log.warn({ channel: req.channel, action: 'act', code: err.code }, 'acl denied');
+        this.#aclDenied('act', req.channel);
       }
       throw err;
     }
-    this.#o.log.info(
-      {
-        channel: req.channel,
-        eventId: event.id,
-        payloadSha256: createHash('sha256').update(body).digest('hex'),
-        reason: typeof parsed.reason === 'string' ? parsed.reason : undefined,
-      },
-      'agent act',
-    );
+    const payloadSha256 = createHash('sha256').update(body).digest('hex');
+    const reason = typeof parsed.reason === 'string' ? parsed.reason.slice(0, 1000) : undefined;
+    // The action is durable in the decision ledger before anyone can act on it.
+    const rec = await this.#o.services.recordDecision('agent.act', this.#o.agentId, {
+      channel: req.channel,
+      eventId: event.id,
+      priority: req.priority,
+      payloadSha256,
+      ...(reason === undefined ? {} : { reasonSha256: createHash('sha256').update(reason).digest('hex') }),
+    });
+    this.#o.bus.dispatch(event);
+    this.#o.log.info({ channel: req.channel, eventId: event.id, payloadSha256, ledgerSeq: rec.seq }, 'agent act');
     return { eventId: event.id };
   }
 
@@ -353,8 +357,171 @@ export class AgentServer {
     return {};
   }
 
-  #unimplemented(method: string, channel: string, auth: agentV1.CallAuth__Output | null, body: Buffer): never {
-    this.#verify(method, channel, auth, body);
-    throw new EosError('EOS_UNIMPLEMENTED', `${method} is not available in this eosd version yet`);
+  #requireCapability(b: ProcessBinding, method: string, capability: Capability): void {
+    this.#requireHello(b, method);
+    if (!this.#o.manifest.capabilities.includes(capability)) {
+      void this.#o.services.audit('capability.denied', this.#o.agentId, { method, capability });
+      throw new EosError('EOS_PERMISSION_DENIED', `${method} needs the "${capability}" capability in the agent's manifest`);
+    }
   }
+
+  #aclDenied(action: string, channel: string): void {
+    this.#o.log.warn({ channel, action, code: 'EOS_PERMISSION_DENIED' }, 'acl denied');
+    void this.#o.services.audit('acl.denied', this.#o.agentId, { action, channel });
+  }
+
+  #caller(): LlmCaller {
+    return { agentId: this.#o.agentId, tier: this.#o.spec.tier, model: this.#o.manifest.model, allowModel: this.#o.spec.allowModel };
+  }
+
+  async #think(req: agentV1.ThinkRequest__Output): Promise<agentV1.ThinkResponse> {
+    const b = this.#verify('Think', '', req.auth, req.body);
+    this.#requireCapability(b, 'Think', 'model:call');
+    const { prompt, options } = parseJsonBody<{ prompt?: unknown; options?: unknown }>(req.body, 'think request');
+    return { text: await this.#o.services.llm.think(this.#caller(), requireString(prompt, 'prompt'), thinkOptions(options)) };
+  }
+
+  async #thinkWithUserInput(req: agentV1.ThinkWithUserInputRequest__Output): Promise<agentV1.ThinkWithUserInputResponse> {
+    const b = this.#verify('ThinkWithUserInput', '', req.auth, req.body);
+    this.#requireCapability(b, 'ThinkWithUserInput', 'model:call');
+    const q = parseJsonBody<{ template?: unknown; userContent?: unknown; options?: unknown }>(req.body, 'think request');
+    const r = await this.#o.services.llm.thinkWithUserInput(
+      this.#caller(),
+      requireString(q.template, 'template'),
+      requireString(q.userContent, 'userContent'),
+      thinkOptions(q.options),
+    );
+    if (r.sanitized.injectionDetected) {
+      void this.#o.services.audit('sanitizer.detected', this.#o.agentId, { method: 'ThinkWithUserInput', categories: r.sanitized.categories, originalHash: r.sanitized.originalHash });
+    }
+    return { text: r.response, sanitizedJson: Buffer.from(JSON.stringify(publicSanitizeResult(r.sanitized))) };
+  }
+
+  async #sanitizeInput(req: agentV1.SanitizeInputRequest__Output): Promise<agentV1.SanitizeInputResponse> {
+    const b = this.#verify('SanitizeInput', '', req.auth, req.body);
+    this.#requireHello(b, 'SanitizeInput');
+    const r = this.#o.services.sanitize(req.body.toString('utf8'));
+    if (r.injectionDetected) {
+      await this.#o.services.audit('sanitizer.detected', this.#o.agentId, { method: 'SanitizeInput', categories: r.categories, originalHash: r.originalHash, score: r.score });
+    }
+    return { resultJson: Buffer.from(JSON.stringify(publicSanitizeResult(r))) };
+  }
+
+  async #fetch(req: agentV1.FetchRequest__Output): Promise<agentV1.FetchResponse> {
+    const b = this.#verify('Fetch', req.url, req.auth, req.body);
+    this.#requireCapability(b, 'Fetch', 'network:http');
+    const init = parseJsonBody<{ method?: unknown; headers?: unknown; body?: unknown; credentialId?: unknown }>(req.body, 'fetch options');
+    const res = await this.#o.services.egress.fetch(this.#o.agentId, {
+      url: req.url,
+      ...(typeof init.method === 'string' ? { method: init.method.toUpperCase() as 'GET' } : {}),
+      ...(init.headers !== undefined && init.headers !== null ? { headers: init.headers as Record<string, string> } : {}),
+      ...(typeof init.body === 'string' ? { body: init.body } : {}),
+      ...(typeof init.credentialId === 'string' ? { credentialId: init.credentialId } : {}),
+    });
+    const contentType = String(res.headers['content-type'] ?? '');
+    const isText = contentType === '' || /^(text\/|application\/(json|xml|.*\+json|.*\+xml|x-www-form-urlencoded|javascript))/i.test(contentType);
+    const scannable = isText && res.body.length <= MAX_SCANNED_FETCH_BYTES;
+    const verdict = scannable ? this.#o.services.sanitize(res.body.toString('utf8')) : undefined;
+    if (verdict?.injectionDetected) {
+      void this.#o.services.audit('sanitizer.detected', this.#o.agentId, { method: 'Fetch', url: req.url.split(/[?#]/, 1)[0] ?? '', categories: verdict.categories, originalHash: verdict.originalHash });
+    }
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(res.headers)) {
+      headers[k] = typeof v === 'string' ? v : v.join(', ');
+    }
+    return {
+      status: res.status,
+      headersJson: Buffer.from(JSON.stringify(headers)),
+      body: res.body,
+      injectionDetected: verdict?.injectionDetected ?? false,
+      injectionCategories: verdict?.categories ?? [],
+      unscanned: !scannable,
+    };
+  }
+
+  async #remember(req: agentV1.RememberRequest__Output): Promise<agentV1.RememberResponse> {
+    const b = this.#verify('Remember', '', req.auth, req.body);
+    this.#requireCapability(b, 'Remember', 'memory:write');
+    const q = parseJsonBody<{ content?: unknown; tags?: unknown }>(req.body, 'memory');
+    const tags = Array.isArray(q.tags) ? q.tags.map(String) : [];
+    const e = await this.#o.services.memory.remember(this.#o.agentId, requireString(q.content, 'content'), tags);
+    if (e.flagged) {
+      void this.#o.services.audit('memory.poisoning_suspected', this.#o.agentId, { memoryId: e.id, reasons: e.flagReasons });
+    }
+    return { memoryId: e.id };
+  }
+
+  async #recall(req: agentV1.RecallRequest__Output): Promise<agentV1.RecallResponse> {
+    const b = this.#verify('Recall', '', req.auth, req.body);
+    this.#requireCapability(b, 'Recall', 'memory:read');
+    const q = parseJsonBody<{ query?: unknown; limit?: unknown }>(req.body, 'recall query');
+    const items = await this.#o.services.memory.recall(this.#o.agentId, requireString(q.query, 'query'), typeof q.limit === 'number' ? q.limit : 5);
+    const safe = items.map((i) => ({ ...i, content: this.#o.services.redactSecrets(i.content) }));
+    return { itemsJson: Buffer.from(JSON.stringify(safe)) };
+  }
+
+  async #requestCredential(req: agentV1.RequestCredentialRequest__Output): Promise<agentV1.RequestCredentialResponse> {
+    const b = this.#verify('RequestCredential', req.secret, req.auth, req.body);
+    this.#requireCapability(b, 'RequestCredential', 'secrets:use');
+    const q = parseJsonBody<{ host?: unknown; ttlMs?: unknown }>(req.body, 'credential request');
+    const host = requireString(q.host, 'host').toLowerCase();
+    const grant = this.#o.spec.credentials.find((c) => c.secret === req.secret && c.host.toLowerCase() === host);
+    if (grant === undefined) {
+      await this.#o.services.audit('vault.request_denied', this.#o.agentId, { secret: req.secret, host });
+      throw new EosError('EOS_PERMISSION_DENIED', `the operator has not granted secret ${req.secret} for ${host} to this agent`);
+    }
+    const ttlMs = Math.min(typeof q.ttlMs === 'number' && q.ttlMs > 0 ? Math.floor(q.ttlMs) : DEFAULT_CREDENTIAL_TTL_MS, MAX_CREDENTIAL_TTL_MS);
+    const vault = this.#o.services.vault;
+    const issue = (): Promise<string> => vault.grant(this.#o.agentId, req.secret, { host, ttlMs, header: grant.header, valuePrefix: grant.valuePrefix });
+    let credentialId: string;
+    try {
+      credentialId = await issue();
+    } catch (err) {
+      if (!isEosError(err, 'EOS_NOT_FOUND')) {
+        throw err;
+      }
+      // `eosd secrets set` may have added it since the daemon started: read the vault again once.
+      await vault.reload();
+      credentialId = await issue();
+    }
+    return { credentialId, expiresAtMs: Date.now() + ttlMs };
+  }
+}
+
+/** Fetch bodies larger than this are passed on unscanned (flagged as such): the sanitizer is linear but not free. */
+const MAX_SCANNED_FETCH_BYTES = 1024 * 1024;
+const DEFAULT_CREDENTIAL_TTL_MS = 15 * 60_000;
+const MAX_CREDENTIAL_TTL_MS = 60 * 60_000;
+
+function parseJsonBody<T>(body: Buffer, what: string): T {
+  try {
+    const v: unknown = JSON.parse(body.toString('utf8'));
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+      throw new Error('not an object');
+    }
+    return v as T;
+  } catch (err) {
+    throw new EosError('EOS_INVALID_ARGUMENT', `${what} is not a JSON object`, { cause: err });
+  }
+}
+
+function requireString(v: unknown, name: string): string {
+  if (typeof v !== 'string') {
+    throw new EosError('EOS_INVALID_ARGUMENT', `${name} must be a string`);
+  }
+  return v;
+}
+
+function thinkOptions(v: unknown): ThinkOptions {
+  const o = (v ?? {}) as Record<string, unknown>;
+  return {
+    ...(typeof o.systemPrompt === 'string' ? { systemPrompt: o.systemPrompt } : {}),
+    ...(typeof o.temperature === 'number' ? { temperature: o.temperature } : {}),
+    ...(typeof o.maxTokens === 'number' ? { maxTokens: o.maxTokens } : {}),
+  };
+}
+
+/** The five fields `sanitizeInput()` and `eosd sanitize` promise. */
+export function publicSanitizeResult(r: { sanitized: string; injectionDetected: boolean; categories: string[]; piiCategories: string[]; originalHash: string }): Record<string, unknown> {
+  return { sanitized: r.sanitized, injectionDetected: r.injectionDetected, categories: r.categories, piiCategories: r.piiCategories, originalHash: r.originalHash };
 }

@@ -15,6 +15,8 @@ import type { RecallRequest as _eos_agent_v1_RecallRequest, RecallRequest__Outpu
 import type { RecallResponse as _eos_agent_v1_RecallResponse, RecallResponse__Output as _eos_agent_v1_RecallResponse__Output } from '../../../eos/agent/v1/RecallResponse.js';
 import type { RememberRequest as _eos_agent_v1_RememberRequest, RememberRequest__Output as _eos_agent_v1_RememberRequest__Output } from '../../../eos/agent/v1/RememberRequest.js';
 import type { RememberResponse as _eos_agent_v1_RememberResponse, RememberResponse__Output as _eos_agent_v1_RememberResponse__Output } from '../../../eos/agent/v1/RememberResponse.js';
+import type { RequestCredentialRequest as _eos_agent_v1_RequestCredentialRequest, RequestCredentialRequest__Output as _eos_agent_v1_RequestCredentialRequest__Output } from '../../../eos/agent/v1/RequestCredentialRequest.js';
+import type { RequestCredentialResponse as _eos_agent_v1_RequestCredentialResponse, RequestCredentialResponse__Output as _eos_agent_v1_RequestCredentialResponse__Output } from '../../../eos/agent/v1/RequestCredentialResponse.js';
 import type { SanitizeInputRequest as _eos_agent_v1_SanitizeInputRequest, SanitizeInputRequest__Output as _eos_agent_v1_SanitizeInputRequest__Output } from '../../../eos/agent/v1/SanitizeInputRequest.js';
 import type { SanitizeInputResponse as _eos_agent_v1_SanitizeInputResponse, SanitizeInputResponse__Output as _eos_agent_v1_SanitizeInputResponse__Output } from '../../../eos/agent/v1/SanitizeInputResponse.js';
 import type { SessionRequest as _eos_agent_v1_SessionRequest, SessionRequest__Output as _eos_agent_v1_SessionRequest__Output } from '../../../eos/agent/v1/SessionRequest.js';
@@ -93,6 +95,23 @@ export interface AgentServiceClient extends grpc.Client {
   remember(argument: _eos_agent_v1_RememberRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_agent_v1_RememberResponse__Output>): grpc.ClientUnaryCall;
   remember(argument: _eos_agent_v1_RememberRequest, callback: grpc.requestCallback<_eos_agent_v1_RememberResponse__Output>): grpc.ClientUnaryCall;
   
+  /**
+   * A short-lived credentialId for a vault secret the operator granted this agent for one host.
+   * The secret itself never reaches the agent: Fetch injects it.
+   */
+  RequestCredential(argument: _eos_agent_v1_RequestCredentialRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_agent_v1_RequestCredentialResponse__Output>): grpc.ClientUnaryCall;
+  RequestCredential(argument: _eos_agent_v1_RequestCredentialRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_agent_v1_RequestCredentialResponse__Output>): grpc.ClientUnaryCall;
+  RequestCredential(argument: _eos_agent_v1_RequestCredentialRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_agent_v1_RequestCredentialResponse__Output>): grpc.ClientUnaryCall;
+  RequestCredential(argument: _eos_agent_v1_RequestCredentialRequest, callback: grpc.requestCallback<_eos_agent_v1_RequestCredentialResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * A short-lived credentialId for a vault secret the operator granted this agent for one host.
+   * The secret itself never reaches the agent: Fetch injects it.
+   */
+  requestCredential(argument: _eos_agent_v1_RequestCredentialRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_agent_v1_RequestCredentialResponse__Output>): grpc.ClientUnaryCall;
+  requestCredential(argument: _eos_agent_v1_RequestCredentialRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_agent_v1_RequestCredentialResponse__Output>): grpc.ClientUnaryCall;
+  requestCredential(argument: _eos_agent_v1_RequestCredentialRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_agent_v1_RequestCredentialResponse__Output>): grpc.ClientUnaryCall;
+  requestCredential(argument: _eos_agent_v1_RequestCredentialRequest, callback: grpc.requestCallback<_eos_agent_v1_RequestCredentialResponse__Output>): grpc.ClientUnaryCall;
+  
   SanitizeInput(argument: _eos_agent_v1_SanitizeInputRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_agent_v1_SanitizeInputResponse__Output>): grpc.ClientUnaryCall;
   SanitizeInput(argument: _eos_agent_v1_SanitizeInputRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_agent_v1_SanitizeInputResponse__Output>): grpc.ClientUnaryCall;
   SanitizeInput(argument: _eos_agent_v1_SanitizeInputRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_agent_v1_SanitizeInputResponse__Output>): grpc.ClientUnaryCall;
@@ -167,6 +186,12 @@ export interface AgentServiceHandlers extends grpc.UntypedServiceImplementation 
   
   Remember: grpc.handleUnaryCall<_eos_agent_v1_RememberRequest__Output, _eos_agent_v1_RememberResponse>;
   
+  /**
+   * A short-lived credentialId for a vault secret the operator granted this agent for one host.
+   * The secret itself never reaches the agent: Fetch injects it.
+   */
+  RequestCredential: grpc.handleUnaryCall<_eos_agent_v1_RequestCredentialRequest__Output, _eos_agent_v1_RequestCredentialResponse>;
+  
   SanitizeInput: grpc.handleUnaryCall<_eos_agent_v1_SanitizeInputRequest__Output, _eos_agent_v1_SanitizeInputResponse>;
   
   /**
@@ -192,6 +217,7 @@ export interface AgentServiceDefinition extends grpc.ServiceDefinition {
   Hello: MethodDefinition<_eos_agent_v1_HelloRequest, _eos_agent_v1_HelloResponse, _eos_agent_v1_HelloRequest__Output, _eos_agent_v1_HelloResponse__Output>
   Recall: MethodDefinition<_eos_agent_v1_RecallRequest, _eos_agent_v1_RecallResponse, _eos_agent_v1_RecallRequest__Output, _eos_agent_v1_RecallResponse__Output>
   Remember: MethodDefinition<_eos_agent_v1_RememberRequest, _eos_agent_v1_RememberResponse, _eos_agent_v1_RememberRequest__Output, _eos_agent_v1_RememberResponse__Output>
+  RequestCredential: MethodDefinition<_eos_agent_v1_RequestCredentialRequest, _eos_agent_v1_RequestCredentialResponse, _eos_agent_v1_RequestCredentialRequest__Output, _eos_agent_v1_RequestCredentialResponse__Output>
   SanitizeInput: MethodDefinition<_eos_agent_v1_SanitizeInputRequest, _eos_agent_v1_SanitizeInputResponse, _eos_agent_v1_SanitizeInputRequest__Output, _eos_agent_v1_SanitizeInputResponse__Output>
   Session: MethodDefinition<_eos_agent_v1_SessionRequest, _eos_agent_v1_SessionResponse, _eos_agent_v1_SessionRequest__Output, _eos_agent_v1_SessionResponse__Output>
   SetState: MethodDefinition<_eos_agent_v1_SetStateRequest, _eos_agent_v1_SetStateResponse, _eos_agent_v1_SetStateRequest__Output, _eos_agent_v1_SetStateResponse__Output>

@@ -8,7 +8,19 @@ export interface FetchResponse {
    * JSON object of response headers.
    */
   'headersJson'?: (Buffer | Uint8Array | string);
+  /**
+   * The body as received (vault secrets redacted); never rewritten by the sanitizer.
+   */
   'body'?: (Buffer | Uint8Array | string);
+  /**
+   * The sanitizer found prompt-injection patterns in a text body: treat it as hostile data.
+   */
+  'injectionDetected'?: (boolean);
+  'injectionCategories'?: (string)[];
+  /**
+   * The body was too large or not text, so the sanitizer did not scan it.
+   */
+  'unscanned'?: (boolean);
 }
 
 export interface FetchResponse__Output {
@@ -17,5 +29,17 @@ export interface FetchResponse__Output {
    * JSON object of response headers.
    */
   'headersJson': (Buffer);
+  /**
+   * The body as received (vault secrets redacted); never rewritten by the sanitizer.
+   */
   'body': (Buffer);
+  /**
+   * The sanitizer found prompt-injection patterns in a text body: treat it as hostile data.
+   */
+  'injectionDetected': (boolean);
+  'injectionCategories': (string)[];
+  /**
+   * The body was too large or not text, so the sanitizer did not scan it.
+   */
+  'unscanned': (boolean);
 }

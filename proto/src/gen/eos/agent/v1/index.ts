@@ -26,6 +26,8 @@ export type * from './RecallRequest.js';
 export type * from './RecallResponse.js';
 export type * from './RememberRequest.js';
 export type * from './RememberResponse.js';
+export type * from './RequestCredentialRequest.js';
+export type * from './RequestCredentialResponse.js';
 export type * from './SanitizeInputRequest.js';
 export type * from './SanitizeInputResponse.js';
 export type * from './SessionRequest.js';

@@ -19,6 +19,14 @@ export interface GetStatusResponse {
    * JSON counters of authentication failures by reason.
    */
   'authJson'?: (Buffer | Uint8Array | string);
+  /**
+   * JSON {"audit": {"size", "degraded"}, "decisions": {...}}.
+   */
+  'ledgerJson'?: (Buffer | Uint8Array | string);
+  /**
+   * URL of the Prometheus endpoint; empty when off.
+   */
+  'metricsUrl'?: (string);
 }
 
 export interface GetStatusResponse__Output {
@@ -37,4 +45,12 @@ export interface GetStatusResponse__Output {
    * JSON counters of authentication failures by reason.
    */
   'authJson': (Buffer);
+  /**
+   * JSON {"audit": {"size", "degraded"}, "decisions": {...}}.
+   */
+  'ledgerJson': (Buffer);
+  /**
+   * URL of the Prometheus endpoint; empty when off.
+   */
+  'metricsUrl': (string);
 }
