@@ -4,7 +4,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { EosError, isEosError, PROTOCOL_VERSION, type controlV1 } from '@everythingos/proto';
+import { createHash } from 'node:crypto';
 import { AgentRunner, type AgentSnapshot } from './agent/agent-runner.js';
+import { AgentSandbox } from './agent/agent-sandbox.js';
+import { packageClosure } from './agent/package-closure.js';
 import { UidAllocator } from './agent/uid-allocator.js';
 import { EventBus } from './bus/event-bus.js';
 import type { AgentSpec, DaemonConfig } from './config/schema.js';
@@ -22,6 +25,9 @@ export interface SupervisorOptions {
   config: DaemonConfig;
   logger: Logger;
 }
+
+/** The SDK agents import; resolved from every agent package even when not declared. */
+const SDK_PACKAGE = '@everythingos/sdk';
 
 /** A running daemon: agents, bus, control socket. */
 export interface Supervisor {
@@ -117,9 +123,21 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
   await rm(controlSocketPath, { force: true });
 
   const uids = isRoot ? await UidAllocator.open(config.stateDir, config.uidRange) : undefined;
+  // One parent cgroup per daemon instance (keyed by its state dir), so daemons never share one.
+  const instance = createHash('sha256').update(config.stateDir).digest('hex').slice(0, 12);
+  const sandbox = await AgentSandbox.create({
+    stateDir: config.stateDir,
+    config: config.sandbox,
+    logger: log.child({ unit: 'sandbox' }),
+    cgroupParent: `eosd-${instance}`,
+  });
+  if (config.dev && sandbox.plan.missing.length > 0) {
+    log.warn({ mode: sandbox.plan.mode, missing: sandbox.plan.missing }, 'dev mode: agents run in the best sandbox this host offers without the missing layers (see eosd doctor)');
+  }
   const authCounters: AuthCounters = newAuthCounters();
   const bus = new EventBus({ ...config.bus, logger: log.child({ unit: 'bus' }) });
   const hostPath = agentHostPath();
+  const hostPkgDir = dirname(dirname(dirname(hostPath)));
   const startedAtMs = Date.now();
   const runners = new Map<string, AgentRunner>();
   const servers: AgentServer[] = [];
@@ -145,6 +163,8 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
     await ensureDir(paths.socketDir, isRoot ? 0o750 : 0o700, owner === undefined ? undefined : { uid: 0, gid: owner.gid });
     await ensureDir(paths.stateDir, dirMode);
     await ensureDir(paths.homeDir, 0o700, owner);
+    const homeImage = await sandbox.prepareHome(spec, paths.stateDir, uid);
+    const readOnlyDirs = await packageClosure([hostPkgDir, pkg.dir], [SDK_PACKAGE]);
     await rm(paths.socketPath, { force: true });
     const agentLog = logger.child({ component: 'agent', agentId: spec.id });
     const server = new AgentServer({
@@ -171,10 +191,13 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
       spec,
       pkg,
       server,
-      socketPath: paths.socketPath,
+      sandbox,
+      socketDir: paths.socketDir,
       uid,
       homeDir: paths.homeDir,
       agentHostPath: hostPath,
+      readOnlyDirs,
+      homeImage,
       log: log.child({ agentId: spec.id }),
     });
   }
@@ -202,6 +225,7 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
           busJson: Buffer.from(JSON.stringify(bus.counters())),
           protocolVersion: PROTOCOL_VERSION,
           authJson: Buffer.from(JSON.stringify(authCounters)),
+          sandboxJson: Buffer.from(JSON.stringify(sandbox.status())),
         };
       },
       list: async () => (await Promise.all([...runners.values()].map((r) => r.snapshot()))).map(toInfo),
@@ -248,6 +272,7 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
         control.setServing(false);
         await Promise.all([...runners.values()].map((r) => r.close(reason)));
         await Promise.all(servers.map((s) => s.close()));
+        await sandbox.close();
         await control.close();
         await rm(controlSocketPath, { force: true });
       })();

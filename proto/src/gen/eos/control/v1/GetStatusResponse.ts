@@ -19,6 +19,11 @@ export interface GetStatusResponse {
    * JSON counters of authentication failures by reason.
    */
   'authJson'?: (Buffer | Uint8Array | string);
+  /**
+   * Sandbox as JSON: {"mode", "full", "layers": {"<layer>": {"active", "detail"}}, "missing": [...],
+   * "allowDegradedHighTier", "counters": {"exits": {"clean", "crash", "signal", "oom", "limit"}, "refusedHighTier"}}.
+   */
+  'sandboxJson'?: (Buffer | Uint8Array | string);
 }
 
 export interface GetStatusResponse__Output {
@@ -37,4 +42,9 @@ export interface GetStatusResponse__Output {
    * JSON counters of authentication failures by reason.
    */
   'authJson': (Buffer);
+  /**
+   * Sandbox as JSON: {"mode", "full", "layers": {"<layer>": {"active", "detail"}}, "missing": [...],
+   * "allowDegradedHighTier", "counters": {"exits": {"clean", "crash", "signal", "oom", "limit"}, "refusedHighTier"}}.
+   */
+  'sandboxJson': (Buffer);
 }
