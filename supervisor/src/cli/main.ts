@@ -5,6 +5,7 @@ import { EosError, isEosError } from '@everythingos/proto';
 import { loadConfig } from '../config/load-config.js';
 import { createSupervisor, EOSD_VERSION } from '../supervisor.js';
 import { createControlClient, type ControlClient } from './control-client.js';
+import { renderDoctor, runDoctor } from './doctor.js';
 import { agentJson, renderAgentsTable } from './format.js';
 
 /** Exit status for configuration errors (sysexits.h EX_CONFIG). */
@@ -71,7 +72,14 @@ export async function runCli(io: CliIo): Promise<void> {
     .command(
       'start',
       'run the daemon in the foreground',
-      (y: Argv) => y.option('dev', { type: 'boolean', default: false, describe: 'run without root; state under --state-dir (default ./.eosd)' }),
+      (y: Argv) =>
+        y
+          .option('dev', { type: 'boolean', default: false, describe: 'run without root; state under --state-dir (default ./.eosd)' })
+          .option('allow-degraded-sandbox', {
+            type: 'boolean',
+            default: false,
+            describe: 'start HIGH-tier agents even when a sandbox layer is missing (see eosd doctor)',
+          }),
       async (args) => {
         const configPath = args.config as string | undefined;
         const overrides = {
@@ -79,8 +87,9 @@ export async function runCli(io: CliIo): Promise<void> {
           ...(args['state-dir'] === undefined ? {} : { stateDir: args['state-dir'] as string }),
         };
         const { parseConfig } = await import('../config/load-config.js');
-        const config =
+        const loaded =
           configPath === undefined ? parseConfig({}, '(no config file)', process.cwd(), overrides) : await loadConfig(configPath, overrides);
+        const config = args['allow-degraded-sandbox'] === true ? { ...loaded, sandbox: { ...loaded.sandbox, allowDegradedHighTier: true } } : loaded;
         const logger = io.createLogger(io.env.EOSD_LOG_LEVEL ?? config.logLevel);
         const sup = await createSupervisor({ config, logger });
         const log = logger.child({ component: 'supervisor' });
@@ -118,6 +127,7 @@ export async function runCli(io: CliIo): Promise<void> {
           const s = await c.getStatus();
           const bus = JSON.parse(s.busJson.toString('utf8') || '{}') as Record<string, number>;
           const auth = JSON.parse(s.authJson.toString('utf8') || '{}') as Record<string, number>;
+          const sandbox = JSON.parse(s.sandboxJson.toString('utf8') || '{}') as { mode?: string; missing?: string[] };
           if (args.json) {
             io.out(
               JSON.stringify({
@@ -129,6 +139,7 @@ export async function runCli(io: CliIo): Promise<void> {
                 agents: { total: s.agentsTotal, running: s.agentsRunning },
                 bus,
                 authFailures: auth,
+                sandbox,
               }),
             );
             return;
@@ -139,9 +150,19 @@ export async function runCli(io: CliIo): Promise<void> {
               `agents: ${s.agentsRunning}/${s.agentsTotal} running`,
               `bus: ${Object.entries(bus).map(([k, v]) => `${k}=${v}`).join(' ')}`,
               `auth failures: ${Object.entries(auth).map(([k, v]) => `${k}=${v}`).join(' ')}`,
+              `sandbox: ${sandbox.mode ?? '?'}${(sandbox.missing ?? []).length > 0 ? `, missing ${(sandbox.missing ?? []).join(', ')}` : ', full'}`,
             ].join('\n'),
           );
         }),
+    )
+    .command(
+      'doctor',
+      'check this host and report the sandbox layers an agent started now would get',
+      (y: Argv) => y,
+      async (args) => {
+        const report = await runDoctor(io.createLogger('silent'));
+        io.out(args.json ? JSON.stringify(report) : renderDoctor(report));
+      },
     )
     .command('agents', 'manage agents', (y: Argv) =>
       y
