@@ -4,7 +4,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { EosError, isEosError, PROTOCOL_VERSION, type controlV1 } from '@everythingos/proto';
+import { createHash } from 'node:crypto';
 import { AgentRunner, type AgentSnapshot } from './agent/agent-runner.js';
+import { AgentSandbox } from './agent/agent-sandbox.js';
+import { packageClosure } from './agent/package-closure.js';
 import { UidAllocator } from './agent/uid-allocator.js';
 import { EventBus } from './bus/event-bus.js';
 import type { AgentSpec, DaemonConfig } from './config/schema.js';
@@ -33,6 +36,9 @@ export interface SupervisorOptions {
   acceptLedgerReset?: boolean;
   metrics?: DaemonMetrics;
 }
+
+/** The SDK agents import; resolved from every agent package even when not declared. */
+const SDK_PACKAGE = '@everythingos/sdk';
 
 /** A running daemon: agents, bus, control socket. */
 export interface Supervisor {
@@ -133,8 +139,22 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
   await rm(controlSocketPath, { force: true });
 
   const uids = isRoot ? await UidAllocator.open(config.stateDir, config.uidRange) : undefined;
+  // One parent cgroup per daemon instance (keyed by its state dir), so daemons never share one.
+  const instance = createHash('sha256').update(config.stateDir).digest('hex').slice(0, 12);
+  const sandbox = await AgentSandbox.create({
+    stateDir: config.stateDir,
+    config: config.sandbox,
+    logger: log.child({ unit: 'sandbox' }),
+    cgroupParent: `eosd-${instance}`,
+  });
+  if (config.dev && sandbox.plan.missing.length > 0) {
+    log.warn({ mode: sandbox.plan.mode, missing: sandbox.plan.missing }, 'dev mode: agents run in the best sandbox this host offers without the missing layers (see eosd doctor)');
+  }
   const metrics = opts.metrics ?? new DaemonMetrics();
   metrics.buildInfo.set({ version: EOSD_VERSION, protocol: String(PROTOCOL_VERSION) }, 1);
+  for (const [layer, v] of Object.entries(sandbox.status().layers)) {
+    metrics.sandboxLayer.set({ layer }, v.active ? 1 : 0);
+  }
   const services = await createServices({ config, logger, metrics, acceptLedgerReset: opts.acceptLedgerReset === true });
   const AGENT_STATES: AgentState[] = ['starting', 'running', 'stopping', 'stopped', 'backoff', 'errored'];
   const onRunnerEvent = (e: RunnerEvent): void => {
@@ -148,8 +168,9 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
       }
       void services.audit('agent.state', e.agentId, { from: e.from, to: e.to, event: e.event, reason: e.reason });
     } else {
-      metrics.agentExits.inc({ agent_id: e.agentId, kind: e.signal !== null ? 'signal' : e.exitCode === 0 ? 'clean' : 'crash' });
-      void services.audit('agent.exit', e.agentId, { exitCode: e.exitCode, signal: e.signal, uptimeMs: e.uptimeMs });
+      const kind = e.kind ?? (e.signal !== null ? 'signal' : e.exitCode === 0 ? 'clean' : 'crash');
+      metrics.agentExits.inc({ agent_id: e.agentId, kind });
+      void services.audit('agent.exit', e.agentId, { exitCode: e.exitCode, signal: e.signal, uptimeMs: e.uptimeMs, kind });
       // Credentials are per process: whatever the agent was granted dies with it.
       void services.vault.revokeAllFor(e.agentId).catch((err: unknown) => log.error({ err, agentId: e.agentId }, 'credential revocation failed'));
     }
@@ -157,6 +178,7 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
   const authCounters: AuthCounters = newAuthCounters();
   const bus = new EventBus({ ...config.bus, logger: log.child({ unit: 'bus' }) });
   const hostPath = agentHostPath();
+  const hostPkgDir = dirname(dirname(dirname(hostPath)));
   const startedAtMs = Date.now();
   const runners = new Map<string, AgentRunner>();
   const servers: AgentServer[] = [];
@@ -183,6 +205,8 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
     await ensureDir(paths.socketDir, isRoot ? 0o750 : 0o700, owner === undefined ? undefined : { uid: 0, gid: owner.gid });
     await ensureDir(paths.stateDir, dirMode);
     await ensureDir(paths.homeDir, 0o700, owner);
+    const homeImage = await sandbox.prepareHome(spec, paths.stateDir, uid);
+    const readOnlyDirs = await packageClosure([hostPkgDir, pkg.dir], [SDK_PACKAGE]);
     await rm(paths.socketPath, { force: true });
     const agentLog = logger.child({ component: 'agent', agentId: spec.id });
     const server = new AgentServer({
@@ -213,10 +237,13 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
       spec,
       pkg,
       server,
-      socketPath: paths.socketPath,
+      sandbox,
+      socketDir: paths.socketDir,
       uid,
       homeDir: paths.homeDir,
       agentHostPath: hostPath,
+      readOnlyDirs,
+      homeImage,
       log: log.child({ agentId: spec.id }),
       onEvent: onRunnerEvent,
     });
@@ -245,6 +272,7 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
           busJson: Buffer.from(JSON.stringify(bus.counters())),
           protocolVersion: PROTOCOL_VERSION,
           authJson: Buffer.from(JSON.stringify(authCounters)),
+          sandboxJson: Buffer.from(JSON.stringify(sandbox.status())),
           ledgerJson: Buffer.from(
             JSON.stringify({
               audit: { size: services.auditLedger.size, degraded: services.auditLedger.degraded },
@@ -343,6 +371,7 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
         control.setServing(false);
         await Promise.all([...runners.values()].map((r) => r.close(reason)));
         await Promise.all(servers.map((s) => s.close()));
+        await sandbox.close();
         await control.close();
         await metricsServer?.close();
         await services.close();

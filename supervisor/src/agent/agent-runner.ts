@@ -1,13 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { EosError, encodeBootstrap, PROTOCOL_VERSION } from '@everythingos/proto';
 import type { AgentSpec } from '../config/schema.js';
 import type { AgentPackage } from '../manifest/read-agent-package.js';
 import { CallVerifier } from '../rpc/call-verifier.js';
 import type { AgentServer } from '../rpc/agent-server.js';
+import type { ExitClassification } from '../sandbox/index.js';
+import type { AgentLaunch, AgentSandbox } from './agent-sandbox.js';
 import { transition, type AgentEvent, type AgentState } from './agent-state.js';
 import { splitLines } from './line-splitter.js';
 import { decideRestart, type ExitInfo, type RestartHistory } from './restart-policy.js';
@@ -22,26 +24,22 @@ const PINO_LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' 
   60: 'fatal',
 };
 
-/** How the runner starts processes; injected so tests and the sandbox can replace it. */
-export interface SpawnPlan {
-  file: string;
-  args: string[];
-  uid: number | undefined;
-  gid: number | undefined;
-  cwd: string;
-  env: Record<string, string>;
-}
-
 export interface AgentRunnerOptions {
   spec: AgentSpec;
   pkg: AgentPackage;
   server: AgentServer;
-  /** Path of the agent's socket as the agent sees it. */
-  socketPath: string;
+  /** Contains every start: cgroups, the sandbox command, exit classification. */
+  sandbox: AgentSandbox;
+  /** Host directory holding the agent's socket (bound read-only into the sandbox). */
+  socketDir: string;
   /** uid/gid for the agent; undefined = the supervisor's own (dev mode without root). */
   uid: number | undefined;
   homeDir: string;
   agentHostPath: string;
+  /** Host directories the agent may read (agent-host, the package and their dependency closure). */
+  readOnlyDirs: readonly string[];
+  /** The agent's home image (mounted in its own mount namespace), or null. */
+  homeImage: string | null;
   log: Logger;
   now?: () => number;
   random?: () => number;
@@ -52,7 +50,7 @@ export interface AgentRunnerOptions {
 /** What a runner reports to its supervisor. */
 export type RunnerEvent =
   | { type: 'transition'; agentId: string; from: AgentState; to: AgentState; event: AgentEvent; reason: string }
-  | { type: 'exit'; agentId: string; exitCode: number | null; signal: NodeJS.Signals | null; uptimeMs: number };
+  | { type: 'exit'; agentId: string; exitCode: number | null; signal: NodeJS.Signals | null; uptimeMs: number; kind: string | undefined };
 
 /** A snapshot for `agents ls` and status. */
 export interface AgentSnapshot {
@@ -80,6 +78,12 @@ function describeExit(exit: ExitInfo): string {
   return exit.signal !== null ? `signal ${exit.signal}` : `exit ${exit.code ?? '?'}`;
 }
 
+/** `lastExit` text: OOM and limit kills carry their label in front ("oom: signal SIGKILL"). */
+function labelExit(c: ExitClassification): string {
+  const base = describeExit(c);
+  return c.kind === 'oom' || c.kind === 'limit' ? `${c.kind}: ${base}` : base;
+}
+
 /**
  * One configured agent: its process, its state machine, its restart policy. Operator operations
  * (start, stop, restart) are serialised; process events (ready, exit, hang) drive the same
@@ -91,6 +95,10 @@ export class AgentRunner {
   readonly #random: () => number;
   #state: AgentState = 'stopped';
   #child: ChildProcess | undefined;
+  #launch: AgentLaunch | undefined;
+  /** Host pid of the agent's node process (from bwrap's status fd), when it differs from the child. */
+  #agentPid = 0;
+  #stopRequested = false;
   #lifeline: Writable | undefined;
   #exited: Promise<ExitInfo> | undefined;
   #startedAtMs = 0;
@@ -138,9 +146,10 @@ export class AgentRunner {
         this.#history = { restartTimesMs: [], consecutiveFailures: 0 };
       }
       clearTimeout(this.#backoffTimer);
+      this.#o.sandbox.assertAllowed(this.#o.spec);
       this.#to('start', 'operator start');
       const ready = this.#waitReady();
-      this.#spawn();
+      await this.#spawn();
       await ready;
     });
   }
@@ -155,9 +164,10 @@ export class AgentRunner {
     return this.#op(async () => {
       await this.#stopNow('operator restart');
       this.#history = { restartTimesMs: [], consecutiveFailures: 0 };
+      this.#o.sandbox.assertAllowed(this.#o.spec);
       this.#to('start', 'operator restart');
       const ready = this.#waitReady();
-      this.#spawn();
+      await this.#spawn();
       await ready;
     });
   }
@@ -169,7 +179,7 @@ export class AgentRunner {
   }
 
   async snapshot(): Promise<AgentSnapshot> {
-    const pid = this.#child?.pid ?? 0;
+    const pid = this.#agentPid || (this.#child?.pid ?? 0);
     return {
       id: this.#o.spec.id,
       name: this.#o.pkg.manifest.name,
@@ -235,6 +245,7 @@ export class AgentRunner {
         break;
     }
     this.#to('stop', reason);
+    this.#stopRequested = true;
     const exited = this.#exited;
     if (exited === undefined) {
       return;
@@ -257,8 +268,33 @@ export class AgentRunner {
     if (pid === undefined) {
       return;
     }
+    const launch = this.#launch;
+    if (signal === 'SIGKILL' && launch !== undefined && launch.cgroup !== null) {
+      // The whole tree, wherever it forked to: the cgroup holds every task of the agent.
+      launch.killTree().catch((err: unknown) => {
+        this.#o.log.warn({ err }, 'cgroup kill failed; killing the process group');
+        this.#killGroup(pid, signal);
+      });
+      return;
+    }
+    if (this.#agentPid !== 0) {
+      // bwrap runs the agent in a new session: signal the agent's node process itself (the
+      // wrappers die with it; signalling them would end the agent without its handler).
+      try {
+        process.kill(this.#agentPid, signal);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') {
+          this.#o.log.warn({ err, signal }, 'kill failed');
+        }
+      }
+      return;
+    }
+    this.#killGroup(pid, signal);
+  }
+
+  #killGroup(pid: number, signal: NodeJS.Signals): void {
     try {
-      // The agent leads its own process group (detached): signal the whole group.
+      // The wrapper leads its own process group (detached): signal the whole group.
       process.kill(-pid, signal);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ESRCH') {
@@ -267,9 +303,11 @@ export class AgentRunner {
     }
   }
 
-  #spawn(): void {
+  async #spawn(): Promise<void> {
     const { spec, pkg } = this.#o;
     const sessionKey = randomBytes(32);
+    this.#stopRequested = false;
+    this.#agentPid = 0;
     this.#o.server.bind({
       verifier: new CallVerifier(sessionKey, this.#now),
       onReady: () => this.#onReady(),
@@ -277,45 +315,64 @@ export class AgentRunner {
         this.#lastHeartbeatMs = this.#now();
       },
     });
-    const heapMiB = Math.max(16, Math.floor((spec.limits.memoryBytes / (1024 * 1024)) * 0.75));
-    const plan: SpawnPlan = {
-      file: process.execPath,
-      args: [`--max-old-space-size=${heapMiB}`, this.#o.agentHostPath],
-      uid: this.#o.uid,
-      gid: this.#o.uid,
-      cwd: this.#o.homeDir,
-      env: { PATH: '/usr/bin:/bin', HOME: this.#o.homeDir, LANG: 'C.UTF-8' },
-    };
+    let launch: AgentLaunch;
     let child: ChildProcess;
     try {
-      child = spawn(plan.file, plan.args, {
-        cwd: plan.cwd,
-        env: plan.env,
-        ...(plan.uid === undefined ? {} : { uid: plan.uid, gid: plan.gid }),
-        stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-        detached: true,
+      launch = await this.#o.sandbox.launch({
+        spec,
+        uid: this.#o.uid,
+        homeDir: this.#o.homeDir,
+        socketDir: this.#o.socketDir,
+        readOnlyDirs: this.#o.readOnlyDirs,
+        homeImage: this.#o.homeImage,
+        script: this.#o.agentHostPath,
       });
     } catch (err) {
-      this.#onExit({ code: 127, signal: null }, new EosError('EOS_AGENT_SPAWN_FAILED', 'spawn failed', { cause: err }));
+      this.#onExit({ code: 127, signal: null }, undefined, new EosError('EOS_AGENT_SPAWN_FAILED', 'cannot prepare the agent sandbox', { cause: err }));
       return;
     }
+    try {
+      child = spawn(launch.file, launch.args, { env: launch.env, stdio: launch.stdio, detached: true });
+    } catch (err) {
+      await launch.cleanup();
+      this.#onExit({ code: 127, signal: null }, undefined, new EosError('EOS_AGENT_SPAWN_FAILED', 'spawn failed', { cause: err }));
+      return;
+    } finally {
+      launch.afterSpawn();
+    }
+    this.#launch = launch;
     this.#child = child;
     this.#spawnedAtMs = this.#now();
     this.#lastHeartbeatMs = this.#spawnedAtMs;
     const log = this.#o.log.child({ agentPid: child.pid });
     this.#exited = new Promise<ExitInfo>((resolve) => {
       child.once('exit', (code, signal) => {
-        const exit = { code, signal };
-        this.#onExit(exit);
-        resolve(exit);
+        const raw = { code, signal };
+        void (async () => {
+          const c = await launch.classify(raw, this.#stopRequested).catch((err: unknown) => {
+            log.warn({ err }, 'cannot classify the agent exit');
+            return undefined;
+          });
+          await launch.cleanup();
+          const exit = c === undefined ? raw : { code: c.code, signal: c.signal };
+          this.#onExit(exit, c);
+          resolve(exit);
+        })();
       });
     });
     child.once('error', (err) => {
       log.error({ err }, 'agent process error');
       if (child.pid === undefined) {
-        this.#onExit({ code: 127, signal: null }, new EosError('EOS_AGENT_SPAWN_FAILED', `cannot spawn agent-host: ${err.message}`, { cause: err }));
+        void launch.cleanup();
+        this.#onExit({ code: 127, signal: null }, undefined, new EosError('EOS_AGENT_SPAWN_FAILED', `cannot spawn agent-host: ${err.message}`, { cause: err }));
       }
     });
+    if (launch.statusFd !== null) {
+      const status = child.stdio[launch.statusFd] as Readable | null | undefined;
+      if (status) {
+        splitLines(status, (line) => this.#onStatus(log, line));
+      }
+    }
     const lifeline = child.stdio[3] as Writable | null;
     if (lifeline !== null) {
       this.#lifeline = lifeline;
@@ -324,7 +381,7 @@ export class AgentRunner {
         encodeBootstrap({
           protocolVersion: PROTOCOL_VERSION,
           agentId: spec.id,
-          socketPath: this.#o.socketPath,
+          socketPath: launch.socketPath,
           sessionKey,
           packageDir: pkg.dir,
         }),
@@ -336,7 +393,7 @@ export class AgentRunner {
     if (child.stderr) {
       splitLines(child.stderr, (line, truncated) => this.#onOutput(log, 'stderr', line, truncated));
     }
-    log.info({ uid: plan.uid }, 'agent process spawned');
+    log.info({ uid: this.#o.uid, mode: this.#o.sandbox.plan.mode, cgroups: launch.cgroup?.paths }, 'agent process spawned');
     this.#startTimer = setTimeout(() => {
       if (this.#state === 'starting') {
         log.error({ startTimeoutMs: spec.startTimeoutMs }, 'agent not ready in time; killing');
@@ -344,6 +401,29 @@ export class AgentRunner {
         this.#kill('SIGKILL');
       }
     }, spec.startTimeoutMs);
+  }
+
+  /** bwrap's JSON status lines: `{"child-pid": N}` names the agent's node process on the host. */
+  #onStatus(log: Logger, line: string): void {
+    if (line === '') {
+      return;
+    }
+    try {
+      const rec = JSON.parse(line) as Record<string, unknown>;
+      const initPid = rec['child-pid'];
+      if (typeof initPid === 'number' && this.#child !== undefined) {
+        // With a pid namespace the reported child is bwrap's init; the agent is its only child.
+        const child = this.#child;
+        void findOnlyChild(initPid).then((pid) => {
+          if (this.#child === child && pid !== null) {
+            this.#agentPid = pid;
+            log.debug({ sandboxedPid: pid, initPid }, 'sandboxed agent pid');
+          }
+        });
+      }
+    } catch (err) {
+      log.warn({ err, line }, 'unparsable bwrap status line');
+    }
   }
 
   #onOutput(log: Logger, stream: 'stdout' | 'stderr', line: string, truncated: boolean): void {
@@ -382,19 +462,28 @@ export class AgentRunner {
     }, heartbeatIntervalMs);
   }
 
-  #onExit(exit: ExitInfo, spawnError?: EosError): void {
+  #onExit(exit: ExitInfo, classified?: ExitClassification, spawnError?: EosError): void {
     clearTimeout(this.#startTimer);
     clearInterval(this.#watchdog);
     this.#o.server.unbind();
     this.#lifeline?.destroy();
     this.#lifeline = undefined;
-    const pid = this.#child?.pid;
+    const pid = this.#agentPid || this.#child?.pid;
     this.#child = undefined;
+    this.#launch = undefined;
+    this.#agentPid = 0;
     this.#exited = this.#exited ?? Promise.resolve(exit);
-    this.#lastExit = describeExit(exit);
+    this.#lastExit = classified === undefined ? describeExit(exit) : labelExit(classified);
     const uptimeMs = this.#now() - this.#spawnedAtMs;
-    this.#o.log.info({ agentPid: pid, exitCode: exit.code, signal: exit.signal, uptimeMs }, 'agent process exited');
-    this.#o.onEvent?.({ type: 'exit', agentId: this.#o.spec.id, exitCode: exit.code, signal: exit.signal, uptimeMs });
+    if (classified !== undefined) {
+      this.#o.sandbox.countExit(classified.kind);
+    }
+    const level = classified?.kind === 'oom' || classified?.kind === 'limit' ? 'warn' : 'info';
+    this.#o.log[level](
+      { agentPid: pid, exitCode: exit.code, signal: exit.signal, uptimeMs, exitKind: classified?.kind, exitDetail: classified?.detail },
+      'agent process exited',
+    );
+    this.#o.onEvent?.({ type: 'exit', agentId: this.#o.spec.id, exitCode: exit.code, signal: exit.signal, uptimeMs, kind: classified?.kind });
     this.#settleReady(
       spawnError ??
         new EosError('EOS_AGENT_EXITED', `agent ${this.#o.spec.id} exited (${this.#lastExit}) before it was ready`, {
@@ -432,7 +521,7 @@ export class AgentRunner {
             }
             this.#restarts++;
             this.#to('backoff-elapsed', 'restart');
-            this.#spawn();
+            await this.#spawn();
           });
         }, decision.delayMs);
         return;
@@ -449,6 +538,27 @@ function within(p: Promise<unknown>, ms: number): Promise<boolean> {
       resolve(true);
     });
   });
+}
+
+const CHILD_POLL_MS = 5;
+const CHILD_POLL_ROUNDS = 400;
+
+/** The single child of `pid` (bwrap's init in a pid namespace), polled until it exists; null if none appears. */
+async function findOnlyChild(pid: number): Promise<number | null> {
+  for (let i = 0; i < CHILD_POLL_ROUNDS; i++) {
+    try {
+      const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8');
+      const first = text.trim().split(/\s+/)[0];
+      if (first !== undefined && first !== '') {
+        return Number(first);
+      }
+    } catch {
+      // The init process is gone (the agent exited early): there is no agent pid to report.
+      return null;
+    }
+    await new Promise((r) => setTimeout(r, CHILD_POLL_MS));
+  }
+  return null;
 }
 
 async function rssBytes(pid: number): Promise<number> {

@@ -10,6 +10,7 @@ import { formatLogLine } from './format-log.js';
 import { ledgerCommands } from './ledger-commands.js';
 import { runSanitize, secretsCommands } from './security-commands.js';
 import { SdNotifier } from '../systemd/sd-notifier.js';
+import { renderDoctor, runDoctor } from './doctor.js';
 import { agentJson, renderAgentsTable } from './format.js';
 
 /** Exit status for configuration errors (sysexits.h EX_CONFIG). */
@@ -87,6 +88,11 @@ export async function runCli(io: CliIo): Promise<void> {
             type: 'boolean',
             default: false,
             describe: 'start although a ledger is missing, regressed or fails verification (moved aside and recorded)',
+          })
+          .option('allow-degraded-sandbox', {
+            type: 'boolean',
+            default: false,
+            describe: 'start HIGH-tier agents even when a sandbox layer is missing (see eosd doctor)',
           }),
       async (args) => {
         const configPath = args.config as string | undefined;
@@ -95,8 +101,9 @@ export async function runCli(io: CliIo): Promise<void> {
           ...(args['state-dir'] === undefined ? {} : { stateDir: args['state-dir'] as string }),
         };
         const { parseConfig } = await import('../config/load-config.js');
-        const config =
+        const loaded =
           configPath === undefined ? parseConfig({}, '(no config file)', process.cwd(), overrides) : await loadConfig(configPath, overrides);
+        const config = args['allow-degraded-sandbox'] === true ? { ...loaded, sandbox: { ...loaded.sandbox, allowDegradedHighTier: true } } : loaded;
         const logTap = new LogTap();
         const logger = io.createLogger(io.env.EOSD_LOG_LEVEL ?? config.logLevel, logTap);
         const sup = await createSupervisor({ config, logger, logTap, acceptLedgerReset: Boolean(args['accept-ledger-reset']) });
@@ -142,6 +149,7 @@ export async function runCli(io: CliIo): Promise<void> {
           const bus = JSON.parse(s.busJson.toString('utf8') || '{}') as Record<string, number>;
           const auth = JSON.parse(s.authJson.toString('utf8') || '{}') as Record<string, number>;
           const ledger = JSON.parse(s.ledgerJson.toString('utf8') || '{}') as Record<string, { size: number; degraded: boolean }>;
+          const sandbox = JSON.parse(s.sandboxJson.toString('utf8') || '{}') as { mode?: string; missing?: string[] };
           if (args.json) {
             io.out(
               JSON.stringify({
@@ -155,6 +163,7 @@ export async function runCli(io: CliIo): Promise<void> {
                 authFailures: auth,
                 ledger,
                 metricsUrl: s.metricsUrl,
+                sandbox,
               }),
             );
             return;
@@ -167,6 +176,7 @@ export async function runCli(io: CliIo): Promise<void> {
               `auth failures: ${Object.entries(auth).map(([k, v]) => `${k}=${v}`).join(' ')}`,
               `ledger: ${Object.entries(ledger).map(([k, v]) => `${k} ${v.size} records${v.degraded ? ' DEGRADED' : ''}`).join(', ')}`,
               `metrics: ${s.metricsUrl || 'off'}`,
+              `sandbox: ${sandbox.mode ?? '?'}${(sandbox.missing ?? []).length > 0 ? `, missing ${(sandbox.missing ?? []).join(', ')}` : ', full'}`,
             ].join('\n'),
           );
         }),
@@ -194,6 +204,15 @@ export async function runCli(io: CliIo): Promise<void> {
       () => runSanitize(io),
     )
     .command('secrets', 'manage vault secrets', (y: Argv) => secretsCommands(y, { ...io, createLogger: (level) => io.createLogger(level, new LogTap(1)) }))
+    .command(
+      'doctor',
+      'check this host and report the sandbox layers an agent started now would get',
+      (y: Argv) => y,
+      async (args) => {
+        const report = await runDoctor(io.createLogger('silent', new LogTap(1)));
+        io.out(args.json ? JSON.stringify(report) : renderDoctor(report));
+      },
+    )
     .command('agents', 'manage agents', (y: Argv) =>
       y
         .command(

@@ -38,6 +38,28 @@ const Limits = z.strictObject({
   cpuPercent: z.number().int().min(1).max(10_000).default(100),
   /** Size of the agent's private /tmp, bytes. @defaultValue 67108864 (64 MiB) */
   tmpBytes: z.number().int().min(1024 * 1024).default(64 * 1024 * 1024),
+  /** Disk cap of the agent's home (a loop-mounted ext4 image), bytes. @defaultValue 67108864 (64 MiB) */
+  homeBytes: z.number().int().min(4 * 1024 * 1024).default(64 * 1024 * 1024),
+});
+
+const AgentSandbox = z.strictObject({
+  /**
+   * Node's permission model inside the sandbox (no child processes, workers, native addons; fs
+   * limited to the package, home and /tmp). A seat belt on top of the kernel layers, not a
+   * boundary; turning it off leaves the kernel layers in place. @defaultValue true
+   */
+  nodePermissions: z.boolean().default(true),
+});
+
+/** Daemon-wide sandbox settings. */
+const SandboxConfig = z.strictObject({
+  /**
+   * Start HIGH-tier agents even when a required sandbox layer is missing (they are refused with
+   * EOS_SANDBOX_UNAVAILABLE otherwise). `eosd start --allow-degraded-sandbox` sets it too. @defaultValue false
+   */
+  allowDegradedHighTier: z.boolean().default(false),
+  /** Give each agent a disk-capped home image (`limits.homeBytes`) when the host can (root, mkfs.ext4). @defaultValue true */
+  homeQuota: z.boolean().default(true),
 });
 
 /** One agent the daemon runs. */
@@ -87,6 +109,7 @@ export const AgentSpecSchema = z.strictObject({
       }),
     )
     .default([]),
+  sandbox: AgentSandbox.prefault({}),
 });
 
 const BusConfig = z.strictObject({
@@ -140,6 +163,7 @@ export const DaemonConfigSchema = z
           .default('127.0.0.1:9464'),
       })
       .prefault({}),
+    sandbox: SandboxConfig.prefault({}),
     agents: z.array(AgentSpecSchema).default([]),
   })
   .superRefine((c, ctx) => {

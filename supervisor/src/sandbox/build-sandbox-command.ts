@@ -211,6 +211,8 @@ function bwrapArgs(spec: SandboxCommandSpec, fds: SandboxCommand['fds']): string
   const extraRo =
     spec.mode === 'root-bwrap' && spec.tools.setpriv !== null ? [{ host: spec.tools.setpriv }] : [];
   const plan = planMounts(spec, extraRo);
+  // The private /tmp first: binds below /tmp (a package kept there) must land on top of it.
+  args.push('--size', String(spec.tmpfsSizeBytes), '--perms', '1777', '--tmpfs', '/tmp');
   // As root, bwrap creates missing mount-point parents with mode 0700; the agent uid could not
   // traverse them. Create them 0755 first.
   for (const d of plan.dirs) {
@@ -223,7 +225,6 @@ function bwrapArgs(spec: SandboxCommandSpec, fds: SandboxCommand['fds']): string
     args.push(b.flag, b.host, b.dest);
   }
   args.push('--dev', '/dev', '--proc', '/proc');
-  args.push('--size', String(spec.tmpfsSizeBytes), '--perms', '1777', '--tmpfs', '/tmp');
   args.push('--chdir', spec.home.sandbox ?? DEFAULT_HOME);
   if (fds.seccomp !== null) {
     args.push('--seccomp', String(fds.seccomp));

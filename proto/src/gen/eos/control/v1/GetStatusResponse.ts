@@ -20,6 +20,11 @@ export interface GetStatusResponse {
    */
   'authJson'?: (Buffer | Uint8Array | string);
   /**
+   * Sandbox as JSON: {"mode", "full", "layers": {"<layer>": {"active", "detail"}}, "missing": [...],
+   * "allowDegradedHighTier", "counters": {"exits": {"clean", "crash", "signal", "oom", "limit"}, "refusedHighTier"}}.
+   */
+  'sandboxJson'?: (Buffer | Uint8Array | string);
+  /**
    * JSON {"audit": {"size", "degraded"}, "decisions": {...}}.
    */
   'ledgerJson'?: (Buffer | Uint8Array | string);
@@ -45,6 +50,11 @@ export interface GetStatusResponse__Output {
    * JSON counters of authentication failures by reason.
    */
   'authJson': (Buffer);
+  /**
+   * Sandbox as JSON: {"mode", "full", "layers": {"<layer>": {"active", "detail"}}, "missing": [...],
+   * "allowDegradedHighTier", "counters": {"exits": {"clean", "crash", "signal", "oom", "limit"}, "refusedHighTier"}}.
+   */
+  'sandboxJson': (Buffer);
   /**
    * JSON {"audit": {"size", "degraded"}, "decisions": {...}}.
    */

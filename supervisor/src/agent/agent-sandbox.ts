@@ -1,0 +1,403 @@
+import { execFile } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { access, constants as fsConstants, rmdir, stat, truncate, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { EosError } from '@everythingos/proto';
+import { dirname, join } from 'node:path';
+import type { StdioOptions } from 'node:child_process';
+import type { Logger } from 'pino';
+import {
+  assertSandboxAllowed,
+  buildSandboxCommand,
+  CgroupManager,
+  classifyExit,
+  detectNodeRuntime,
+  doctorReport,
+  generateSeccompFilter,
+  planSandbox,
+  probeSandbox,
+  type AgentCgroup,
+  type CgroupUsage,
+  type DoctorReport,
+  type ExitClassification,
+  type ExitKind,
+  type NodeRuntime,
+  type SandboxPlan,
+} from '../sandbox/index.js';
+import type { AgentSpec, DaemonConfig } from '../config/schema.js';
+import { writeFileAtomic } from '../state/atomic-write.js';
+
+const execFileAsync = promisify(execFile);
+
+/** Exit code of the home-mount wrapper when the image could not be mounted read-write. */
+export const HOME_MOUNT_FAILED_EXIT_CODE = 112;
+
+/**
+ * Runs as root in the agent's own private mount namespace (made by `unshare --mount`), before
+ * the cgroup join: attaches the image to a loop device, clears a stale read-only flag, mounts it
+ * on the home, checks it is read-write, then execs the rest of the chain. The mount (and with
+ * it the loop device, autocleared) disappears with the agent's tree; nothing leaks on a crash.
+ * `$1..$5` = losetup, blockdev, mount, image, home.
+ */
+const HOME_MOUNT_SCRIPT = [
+  'lo=$1; bd=$2; mt=$3; img=$4; home=$5; shift 5',
+  'dev=$("$lo" --find --show "$img") || exit 112',
+  '"$bd" --setrw "$dev" && "$mt" -w -o nosuid,nodev,noexec "$dev" "$home"; rc=$?',
+  '"$lo" -d "$dev"',
+  '[ "$rc" -eq 0 ] || exit 112',
+  'grep -q " $home rw[, ]" /proc/self/mountinfo || exit 112',
+  'exec "$@"',
+].join('\n');
+
+/** Host tools the home image needs. */
+interface HomeTools {
+  unshare: string;
+  losetup: string;
+  blockdev: string;
+  mount: string;
+  mkfs: string;
+}
+
+const TOOL_DIRS = ['/usr/sbin', '/sbin', '/usr/bin', '/bin'];
+
+async function findTool(name: string): Promise<string | null> {
+  for (const d of TOOL_DIRS) {
+    try {
+      await access(join(d, name), fsConstants.X_OK);
+      return join(d, name);
+    } catch {
+      // Not in this directory: try the next; null at the end means absent.
+    }
+  }
+  return null;
+}
+
+async function findHomeTools(): Promise<HomeTools | null> {
+  const [unshare, losetup, blockdev, mount, mkfs] = await Promise.all(
+    ['unshare', 'losetup', 'blockdev', 'mount', 'mkfs.ext4'].map(findTool),
+  );
+  if (unshare === null || unshare === undefined || losetup === null || losetup === undefined || blockdev === null || blockdev === undefined || mount === null || mount === undefined || mkfs === null || mkfs === undefined) {
+    return null;
+  }
+  return { unshare, losetup, blockdev, mount, mkfs };
+}
+
+/** Where the agent's socket directory appears inside bwrap sandboxes. */
+export const SANDBOX_SOCKET_DIR = '/run/eos';
+/** Where the agent's home appears inside bwrap sandboxes. */
+export const SANDBOX_HOME = '/home/agent';
+
+/** Options of {@link AgentSandbox.create}. */
+export interface AgentSandboxOptions {
+  /** The daemon's state directory (root-only): holds the seccomp program. */
+  stateDir: string;
+  config: DaemonConfig['sandbox'];
+  logger: Logger;
+  /** Parent cgroup name in every hierarchy; one per daemon instance. @defaultValue 'eosd' */
+  cgroupParent?: string;
+}
+
+/** What one agent launch needs. Paths are host paths. */
+export interface LaunchRequest {
+  spec: AgentSpec;
+  /** Agent uid/gid; undefined = the daemon's own (dev without root). */
+  uid: number | undefined;
+  homeDir: string;
+  socketDir: string;
+  /** The agent's home image (from {@link AgentSandbox.prepareHome}), or null for a plain directory. */
+  homeImage: string | null;
+  /** Read-only directories (bound at the same paths): agent-host, the package, their dependencies. */
+  readOnlyDirs: readonly string[];
+  /** agent-host's entry script (inside one of `readOnlyDirs`). */
+  script: string;
+}
+
+/** Counters of exit kinds and refusals, exported in `eosd status --json`. */
+export interface SandboxCounters {
+  exits: Record<ExitKind, number>;
+  refusedHighTier: number;
+}
+
+/** The `sandbox` object of `eosd status --json`. */
+export interface SandboxStatus extends DoctorReport {
+  missing: string[];
+  allowDegradedHighTier: boolean;
+  counters: SandboxCounters;
+}
+
+/** One spawned agent's sandbox: the argv to spawn and the handles to classify and clean up. */
+export interface AgentLaunch {
+  file: string;
+  args: string[];
+  env: Record<string, string>;
+  stdio: StdioOptions;
+  /** Child fd on which bwrap reports `{"child-pid"}`, or null (then the direct child is the agent). */
+  statusFd: number | null;
+  /** The socket path as the agent sees it. */
+  socketPath: string;
+  cgroup: AgentCgroup | null;
+  /** Closes the parent's copy of the seccomp program fd; call right after spawn(). */
+  afterSpawn(): void;
+  /** Classifies the exit from the process result and the cgroup counters. */
+  classify(exit: { code: number | null; signal: NodeJS.Signals | null }, stopRequested: boolean): Promise<ExitClassification>;
+  /** SIGKILLs the whole tree through the cgroup; false when there is no cgroup. */
+  killTree(): Promise<boolean>;
+  /** Kills leftovers and removes the agent's cgroups. Idempotent. */
+  cleanup(): Promise<void>;
+}
+
+
+/**
+ * The supervisor's side of agent containment: probes the host once, plans the sandbox mode in
+ * the fixed fallback order, writes the generated seccomp program, and turns each agent start
+ * into a sandbox command with per-agent cgroups, a capped home and exit classification.
+ */
+export class AgentSandbox {
+  readonly plan: SandboxPlan;
+  readonly #runtime: NodeRuntime;
+  readonly #filterPath: string | null;
+  readonly #cgroups: CgroupManager | null;
+  readonly #config: DaemonConfig['sandbox'];
+  readonly #logger: Logger;
+  readonly #counters: SandboxCounters = {
+    exits: { clean: 0, crash: 0, signal: 0, oom: 0, limit: 0 },
+    refusedHighTier: 0,
+  };
+  readonly #cgroupDirs = new Set<string>();
+  readonly #homeTools: HomeTools | null;
+
+  private constructor(
+    plan: SandboxPlan,
+    runtime: NodeRuntime,
+    filterPath: string | null,
+    cgroups: CgroupManager | null,
+    homeTools: HomeTools | null,
+    opts: AgentSandboxOptions,
+  ) {
+    this.plan = plan;
+    this.#homeTools = homeTools;
+    this.#runtime = runtime;
+    this.#filterPath = filterPath;
+    this.#cgroups = cgroups;
+    this.#config = opts.config;
+    this.#logger = opts.logger;
+  }
+
+  /** Probes the host, plans the mode (missing layers are logged at warn) and writes the seccomp program. */
+  static async create(opts: AgentSandboxOptions): Promise<AgentSandbox> {
+    const probe = await probeSandbox({ logger: opts.logger });
+    const plan = planSandbox(probe, { logger: opts.logger });
+    const runtime = await detectNodeRuntime();
+    let filterPath: string | null = null;
+    if (plan.layers.seccomp.active && probe.seccompArch !== null) {
+      filterPath = join(opts.stateDir, 'seccomp.bpf');
+      await writeFileAtomic(filterPath, generateSeccompFilter(probe.seccompArch, { unixSocketsOnly: true }), 0o600);
+    }
+    const cgroups =
+      probe.isRoot && probe.cgroups !== null
+        ? new CgroupManager({ layout: probe.cgroups, logger: opts.logger, parent: opts.cgroupParent ?? 'eosd' })
+        : null;
+    const homeTools = probe.isRoot && probe.homeImage && opts.config.homeQuota ? await findHomeTools() : null;
+    if (homeTools === null) {
+      opts.logger.warn({ layer: 'home_quota' }, 'sandbox layer unavailable: agent homes are capped only by the host disk');
+    }
+    return new AgentSandbox(plan, runtime, filterPath, cgroups, homeTools, opts);
+  }
+
+  /** What `eosd status --json` exports: the plan's layers, what is missing, and exit counters. */
+  status(): SandboxStatus {
+    return {
+      ...doctorReport(this.plan),
+      missing: [...this.plan.missing],
+      allowDegradedHighTier: this.#config.allowDegradedHighTier,
+      counters: { exits: { ...this.#counters.exits }, refusedHighTier: this.#counters.refusedHighTier },
+    };
+  }
+
+  /**
+   * Refuses a HIGH-tier agent without the full sandbox unless the operator allowed it.
+   * @throws EosError `EOS_SANDBOX_UNAVAILABLE`
+   */
+  assertAllowed(spec: AgentSpec): void {
+    try {
+      assertSandboxAllowed(
+        this.plan,
+        { id: spec.id, tier: spec.tier.toUpperCase() as 'LOW' | 'MEDIUM' | 'HIGH' },
+        { allowDegradedHighTier: this.#config.allowDegradedHighTier, logger: this.#logger },
+      );
+    } catch (err) {
+      this.#counters.refusedHighTier++;
+      throw err;
+    }
+  }
+
+  /** Whether bwrap runs the agent (then paths inside differ for the socket and the home). */
+  get usesBwrap(): boolean {
+    return this.plan.mode === 'userns' || this.plan.mode === 'root-bwrap' || this.plan.mode === 'rootless-bwrap';
+  }
+
+  /**
+   * Creates the agent's disk-capped home image (sparse ext4, no reserved blocks, root owned by
+   * the agent) when enabled and possible; an existing image is kept. It is mounted only inside
+   * the agent's own mount namespace at each start.
+   * @returns the image path, or null when the home is a plain directory.
+   * @throws EosError `EOS_AGENT_SPAWN_FAILED` when mkfs fails.
+   */
+  async prepareHome(spec: AgentSpec, agentStateDir: string, uid: number | undefined): Promise<string | null> {
+    const tools = this.#homeTools;
+    if (tools === null || uid === undefined) {
+      return null;
+    }
+    const image = join(agentStateDir, 'home.img');
+    try {
+      await stat(image);
+      return image;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw err;
+      }
+    }
+    try {
+      await writeFile(image, '', { mode: 0o600, flag: 'wx' });
+      await truncate(image, spec.limits.homeBytes);
+      await execFileAsync(tools.mkfs, ['-q', '-F', '-m', '0', '-E', `root_owner=${uid}:${uid}`, image]);
+    } catch (err) {
+      throw new EosError('EOS_AGENT_SPAWN_FAILED', `cannot create the home image ${image} for agent ${spec.id}`, { cause: err });
+    }
+    return image;
+  }
+
+  /** Counts an exit kind for the status export. */
+  countExit(kind: ExitKind): void {
+    this.#counters.exits[kind]++;
+  }
+
+  /**
+   * Creates the agent's cgroups and builds the sandbox command for one start.
+   * @throws EosError `EOS_AGENT_SPAWN_FAILED` when the cgroups cannot be created.
+   */
+  async launch(req: LaunchRequest): Promise<AgentLaunch> {
+    const { spec } = req;
+    const bw = this.usesBwrap;
+    const uid = req.uid ?? process.getuid?.() ?? 0;
+    const cgroup =
+      this.#cgroups === null
+        ? null
+        : await this.#cgroups.create(spec.id, {
+            memoryBytes: spec.limits.memoryBytes,
+            pidsMax: spec.limits.pids,
+            cpuQuotaPercent: spec.limits.cpuPercent,
+          });
+    for (const p of cgroup?.paths ?? []) {
+      this.#cgroupDirs.add(dirname(p));
+    }
+    const usageBefore: CgroupUsage | null = cgroup === null ? null : await cgroup.readUsage();
+    const home = bw ? SANDBOX_HOME : req.homeDir;
+    const socketPath = bw ? join(SANDBOX_SOCKET_DIR, 'agent.sock') : join(req.socketDir, 'agent.sock');
+    const heapMiB = Math.max(16, Math.floor((spec.limits.memoryBytes / (1024 * 1024)) * 0.75));
+    const probe = this.plan.probe;
+    const cmd = buildSandboxCommand({
+      mode: this.plan.mode,
+      tools: { sh: '/bin/sh', setpriv: probe.setprivPath, bwrap: probe.bwrap?.path ?? null },
+      uid,
+      gid: uid,
+      cgroupProcsFiles: cgroup?.procsFiles() ?? [],
+      runtime: this.#runtime,
+      readOnlyPaths: req.readOnlyDirs.map((host) => ({ host })),
+      home: { host: req.homeDir, sandbox: SANDBOX_HOME },
+      socketDir: bw ? { host: req.socketDir, sandbox: SANDBOX_SOCKET_DIR } : null,
+      tmpfsSizeBytes: spec.limits.tmpBytes,
+      seccomp: this.#filterPath !== null,
+      statusFd: true,
+      keepFds: [3],
+      env: { PATH: '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8' },
+      program: {
+        kind: 'node',
+        script: req.script,
+        maxOldSpaceSizeMb: heapMiB,
+        permissions: spec.sandbox.nodePermissions && probe.nodePermissions,
+      },
+    });
+    const stdio: StdioOptions = ['ignore', 'pipe', 'pipe', 'pipe'];
+    for (let fd = 4; fd < cmd.stdioLength; fd++) {
+      stdio.push('ignore');
+    }
+    let seccompFd: number | null = null;
+    if (cmd.fds.seccomp !== null && this.#filterPath !== null) {
+      seccompFd = openSync(this.#filterPath, 'r');
+      stdio[cmd.fds.seccomp] = seccompFd;
+    }
+    if (cmd.fds.status !== null) {
+      stdio[cmd.fds.status] = 'pipe';
+    }
+    const logger = this.#logger;
+    let cleaned = false;
+    const closeSeccomp = (): void => {
+      if (seccompFd !== null) {
+        closeSync(seccompFd);
+        seccompFd = null;
+      }
+    };
+    let file = cmd.file;
+    let args = cmd.args;
+    const tools = this.#homeTools;
+    if (req.homeImage !== null && tools !== null) {
+      file = tools.unshare;
+      args = ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c', HOME_MOUNT_SCRIPT, 'eosd-home', tools.losetup, tools.blockdev, tools.mount, req.homeImage, req.homeDir, cmd.file, ...cmd.args];
+    }
+    return {
+      file,
+      args,
+      env: cmd.env,
+      stdio,
+      statusFd: cmd.fds.status,
+      socketPath,
+      cgroup,
+      afterSpawn: closeSeccomp,
+      async classify(exit, stopRequested) {
+        const after = cgroup === null ? null : await cgroup.readUsage();
+        return classifyExit({
+          code: exit.code,
+          signal: exit.signal,
+          codeEncodesSignal: bw,
+          oomKillsBefore: usageBefore?.oomKills ?? null,
+          oomKillsAfter: after?.oomKills ?? null,
+          pidsMaxEventsBefore: usageBefore?.pidsMaxEvents ?? null,
+          pidsMaxEventsAfter: after?.pidsMaxEvents ?? null,
+          stopRequested,
+        });
+      },
+      async killTree() {
+        if (cgroup === null) {
+          return false;
+        }
+        await cgroup.kill();
+        return true;
+      },
+      async cleanup() {
+        closeSeccomp();
+        if (cleaned || cgroup === null) {
+          return;
+        }
+        cleaned = true;
+        try {
+          await cgroup.kill();
+          await cgroup.remove();
+        } catch (err) {
+          logger.warn({ err, agentId: spec.id }, 'cannot clean up the agent cgroups');
+        }
+      },
+    };
+  }
+
+  /** Removes the daemon's parent cgroups (agents' cgroups must be gone). */
+  async close(): Promise<void> {
+    for (const dir of this.#cgroupDirs) {
+      try {
+        await rmdir(dir);
+      } catch (err) {
+        this.#logger.debug({ err, dir }, 'parent cgroup not removed');
+      }
+    }
+  }
+}
