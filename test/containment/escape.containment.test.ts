@@ -73,7 +73,7 @@ async function runBattery(seatBelt: boolean): Promise<void> {
   const victim = await d.client.getAgent('talker');
   const escaper = await d.client.getAgent('escaper');
   const keyFile = join(stateDir, 'keys', 'supervisor.key');
-  await mkdir(join(stateDir, 'keys'), { mode: 0o700 });
+  await mkdir(join(stateDir, 'keys'), { recursive: true, mode: 0o700 });
   await writeFile(keyFile, CANARY, { mode: 0o600 });
   const addonPath = ['/usr/lib/x86_64-linux-gnu/libc.so.6', '/usr/lib/aarch64-linux-gnu/libc.so.6', '/lib64/libc.so.6'].find((p) => existsSync(p)) ?? '/nonexistent.node';
   await writeIntoHomeImage(join(stateDir, 'agents', 'escaper', 'home.img'), escaper.uid, {

@@ -18,6 +18,7 @@ describe('agent lifecycle', () => {
     await d.out.waitFor((l) => l.agentId === 'crasher' && l.to === 'errored', 30_000);
     const delays = d.out.lines.filter((l) => l.agentId === 'crasher' && l.msg === 'agent restart scheduled').map((l) => l.delayMs);
     expect(delays).toEqual([100, 200, 400]);
+    await d.out.waitFor((l) => l.agentId === 'crasher' && l.code === 'EOS_AGENT_CRASH_LOOP');
     expect(d.out.count((l) => l.agentId === 'crasher' && l.code === 'EOS_AGENT_CRASH_LOOP')).toBe(1);
     const info = await d.client.getAgent('crasher');
     expect(info).toMatchObject({ state: 'errored', restarts: 3, lastExit: 'exit 1', pid: 0 });
