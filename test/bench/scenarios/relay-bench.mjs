@@ -72,7 +72,15 @@ export async function runEosd(params, { rateLimit, daemonEnv = {}, daemonNodeArg
     }
     const bursts = daemon.proc.lines.filter((l) => l.msg === 'bench burst').map((l) => l.agent);
     const latency = daemon.proc.lines.find((l) => l.msg === 'bench latency').agent.us;
-    return { rates: rates(bursts, params.warmupRounds), latencyUs: latency, status: await daemon.client.getStatus() };
+    const phases = daemon.proc.lines.filter((l) => l.msg === 'bench sender phases').map((l) => l.agent);
+    return {
+      rates: rates(bursts, params.warmupRounds),
+      latencyUs: latency,
+      // Where a burst's time goes: the sender's synchronous emit loop, and the first arrival at B.
+      loopMs: phases.slice(params.warmupRounds).map((p) => p.loopMs),
+      firstMs: bursts.filter((b) => b.round > params.warmupRounds).map((b) => b.firstMs),
+      status: await daemon.client.getStatus(),
+    };
   } finally {
     await daemon.stop();
   }
