@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readdir, readFile } from 'node:fs/promises';
+import { clearTimeout, setTimeout } from 'node:timers';
 
 /** Resolves after `ms`. */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
