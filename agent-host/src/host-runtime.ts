@@ -136,9 +136,13 @@ export class HostRuntime implements AgentRuntime {
     const body = encodeJson(payload, 'event payload');
     const auth = this.#signer.sign('Emit', channel, body);
     this.#outbox.push({ auth, channel, priority: TO_WIRE[options.priority ?? 'normal'], body });
-    if (!this.#flushScheduled) {
+    if (this.#outbox.length >= MAX_EMITS_PER_FRAME) {
+      // A full frame leaves now, so the supervisor works on it while the agent is still emitting.
+      this.#flush();
+    } else if (!this.#flushScheduled) {
+      // After the current synchronous run of emits: one frame for all of them, no timer hop.
       this.#flushScheduled = true;
-      setImmediate(() => this.#flush());
+      queueMicrotask(() => this.#flush());
     }
     return new Promise<void>((resolve, reject) => {
       this.#pendingEmits.push({ nonce: auth.nonce, resolve, reject });

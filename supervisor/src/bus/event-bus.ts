@@ -283,7 +283,8 @@ export class EventBus {
   #schedule(sub: Subscriber): void {
     if (!sub.scheduled && !sub.blocked && !sub.detached && sub.queue.size > 0) {
       sub.scheduled = true;
-      setImmediate(() => this.#pump(sub));
+      // After the publisher's frame is processed (all its events batch together), before any I/O.
+      queueMicrotask(() => this.#pump(sub));
     }
   }
 

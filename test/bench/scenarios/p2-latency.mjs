@@ -1,0 +1,39 @@
+// P2: unloaded emit -> deliver latency, one event in flight.
+import { quantile, summary } from '../lib/stats.mjs';
+import { runEosd, runRelay } from './relay-bench.mjs';
+
+export const id = 'p2';
+export const title = 'emit -> deliver latency, one event in flight (one-way, CLOCK_MONOTONIC)';
+
+/** p50/p99 per repeat, so medians and spread are over repeats. */
+async function repeat(n, fn) {
+  const p50 = [];
+  const p99 = [];
+  for (let i = 0; i < n; i++) {
+    const us = await fn();
+    p50.push(quantile(us, 0.5));
+    p99.push(quantile(us, 0.99));
+  }
+  return { p50: summary(p50), p99: summary(p99) };
+}
+
+export async function run(opts) {
+  const params = { rounds: 0, warmupRounds: 0, count: 0, pings: opts.pings, warmupPings: Math.ceil(opts.pings / 10) };
+  const n = Math.max(1, Math.min(opts.repeats, 3));
+  const base = await repeat(n, async () => (await runRelay(params, 1)).latencyUs);
+  const sys = await repeat(n, async () => (await runEosd(params, opts)).latencyUs);
+  const ratio = sys.p50.median / base.p50.median;
+  return {
+    metrics: { p50: { ...sys.p50, unit: 'µs' }, p99: { ...sys.p99, unit: 'µs' } },
+    baselines: {
+      relayP50: { ...base.p50, unit: 'µs', what: 'same NDJSON relay, one event in flight' },
+      relayP99: { ...base.p99, unit: 'µs', what: 'same NDJSON relay, one event in flight' },
+    },
+    ratios: { p50VsRelay: ratio },
+    goals: [
+      { text: 'p50 <= 3 x relay p50', pass: ratio <= 3 },
+      { text: 'p99 <= 2 ms', pass: sys.p99.median <= 2000 },
+    ],
+    notes: [`${opts.pings} pings per run after ${params.warmupPings} warm-up, ${n} runs each`],
+  };
+}
