@@ -37,5 +37,6 @@ export {
   AGENT_ID,
   RISK_TIERS,
   CAPABILITIES,
+  GENAI_RISK_FLAGS,
 } from './manifest.js';
-export type { AgentManifest, AgentManifestInput, RiskTier, Capability } from './manifest.js';
+export type { AgentManifest, AgentManifestInput, RiskTier, Capability, GenAIRiskFlag, GenAIRisks } from './manifest.js';

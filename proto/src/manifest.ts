@@ -28,6 +28,26 @@ export const CAPABILITIES = [
 ] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
+/**
+ * GenAI risk flags an agent with model access declares (OWASP Top 10 for LLM applications). Each is
+ * answered explicitly: `true` means the agent is exposed to that risk and its author accepts the
+ * tier's controls for it.
+ */
+export const GENAI_RISK_FLAGS = [
+  'promptInjection',
+  'sensitiveDataDisclosure',
+  'insecureOutputHandling',
+  'excessiveAgency',
+  'overreliance',
+] as const;
+export type GenAIRiskFlag = (typeof GENAI_RISK_FLAGS)[number];
+
+const GenAIRisksSchema = z.strictObject(
+  Object.fromEntries(GENAI_RISK_FLAGS.map((f) => [f, z.boolean()])) as Record<GenAIRiskFlag, z.ZodBoolean>,
+);
+/** The declared GenAI risk flags; required for MEDIUM and HIGH agents with `model:call`. */
+export type GenAIRisks = z.output<typeof GenAIRisksSchema>;
+
 const channel = z.string().regex(CHANNEL_NAME, 'channel names are exact lowercase names such as "demo.ping"; no wildcards');
 
 const channelList = z
@@ -49,6 +69,8 @@ export const AgentManifestSchema = z
     publish: channelList,
     subscribe: channelList,
     capabilities: z.array(z.enum(CAPABILITIES)).default([]),
+    /** Declared GenAI risks; absent = undeclared (a preflight problem for MEDIUM/HIGH with `model:call`). */
+    genAIRisks: GenAIRisksSchema.optional(),
     /** Period of `onTick` in milliseconds; 0 = no ticks. @defaultValue 0 */
     tickRateMs: z.number().int().min(0).max(86_400_000).default(0),
   })

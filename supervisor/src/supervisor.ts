@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { EosError, isEosError, PROTOCOL_VERSION, type controlV1 } from '@everythingos/proto';
 import { AgentRunner, type AgentSnapshot } from './agent/agent-runner.js';
+import { assertPreflight, TIER_CONTROLS } from './agent/tier-policy.js';
+import { createSafetyControls, toApprovalInfo } from './approvals/safety-controls.js';
 import { UidAllocator } from './agent/uid-allocator.js';
 import { EventBus } from './bus/event-bus.js';
 import type { AgentSpec, DaemonConfig } from './config/schema.js';
@@ -123,6 +125,12 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
   const startedAtMs = Date.now();
   const runners = new Map<string, AgentRunner>();
   const servers: AgentServer[] = [];
+  const safety = await createSafetyControls({
+    config,
+    log,
+    runners: () => [...runners.values()],
+    stopAgent: (id, reason) => runner(id).stop(reason),
+  });
 
   try {
     for (const spec of config.agents) {
@@ -176,7 +184,30 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
       homeDir: paths.homeDir,
       agentHostPath: hostPath,
       log: log.child({ agentId: spec.id }),
+      startGate: () => {
+        safety.estop.assertInactive(spec.id);
+        safety.quarantine.assertNotQuarantined(spec.id);
+        assertPreflight({
+          agentId: spec.id,
+          configTier: spec.tier,
+          allowModel: spec.allowModel,
+          manifest: pkg.manifest,
+          approverCount: safety.approvals.approverCount,
+          sandboxFull: safety.sandboxFull,
+        });
+      },
+      ...(TIER_CONTROLS[spec.tier].quarantineOnCrashLoop
+        ? { onGiveUp: () => safety.quarantineInBackground(spec.id, 'restart intensity exceeded', 'restart-policy') }
+        : {}),
     });
+  }
+
+  async function guardedStart(id: string, op: (r: AgentRunner) => Promise<void>): Promise<controlV1.AgentInfo> {
+    const r = runner(id);
+    safety.estop.assertInactive(id);
+    await safety.quarantine.requireRelease(id);
+    await op(r);
+    return toInfo(await r.snapshot());
   }
 
   function runner(id: string): AgentRunner {
@@ -206,20 +237,27 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
       },
       list: async () => (await Promise.all([...runners.values()].map((r) => r.snapshot()))).map(toInfo),
       get: async (id) => toInfo(await runner(id).snapshot()),
-      start: async (id) => {
-        const r = runner(id);
-        await r.start();
-        return toInfo(await r.snapshot());
-      },
+      start: (id) => guardedStart(id, (r) => r.start()),
       stop: async (id) => {
         const r = runner(id);
         await r.stop();
         return toInfo(await r.snapshot());
       },
-      restart: async (id) => {
+      restart: (id) => guardedStart(id, (r) => r.restart()),
+      listApprovals: () => Promise.resolve(safety.approvals.list().map(toApprovalInfo)),
+      decideApproval: async (d, source) => toApprovalInfo(await safety.approvals.decide(d, source)),
+      emergencyStop: async (reason) => {
+        const agentsStopped = await safety.estop.engage(reason);
+        return { estop: safety.estopInfo(), agentsStopped };
+      },
+      clearEmergencyStop: async () => {
+        const view = await safety.estop.requestClear();
+        return { estop: safety.estopInfo(), ...(view === undefined ? {} : { approval: toApprovalInfo(view) }) };
+      },
+      quarantine: async (id, reason) => {
         const r = runner(id);
-        await r.restart();
-        return toInfo(await r.snapshot());
+        const snapshotDir = await safety.quarantine.quarantine(id, reason === '' ? 'operator quarantine' : reason, 'operator');
+        return { agent: toInfo(await r.snapshot()), snapshotDir };
       },
     },
     log.child({ unit: 'control' }),
@@ -246,6 +284,7 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
     stop(reason = 'daemon stopping') {
       stopping ??= (async () => {
         control.setServing(false);
+        await safety.approvals.close(reason);
         await Promise.all([...runners.values()].map((r) => r.close(reason)));
         await Promise.all(servers.map((s) => s.close()));
         await control.close();
