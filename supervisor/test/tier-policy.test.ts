@@ -10,7 +10,7 @@ const risks: GenAIRisks = {
   overreliance: false,
 };
 
-function input(over: Partial<PreflightInput> & { manifest?: Partial<PreflightInput['manifest']> } = {}): PreflightInput {
+function input(over: Partial<Omit<PreflightInput, 'manifest'>> & { manifest?: Partial<PreflightInput['manifest']> } = {}): PreflightInput {
   const tier = over.configTier ?? 'high';
   return {
     agentId: 'payments',

@@ -39,7 +39,11 @@ export class JsonlRecordSink implements RecordSink, RecentRecords {
     return this.#file;
   }
 
-  record(kind: string, agentId: string | undefined, payload: object): Promise<void> {
+  /** Appends one line and fsyncs it; every record is durable, so `opts` changes nothing. */
+  record(kind: string, agentId: string | undefined, payload: object, opts: { durable: true } = { durable: true }): Promise<void> {
+    if (!opts.durable) {
+      throw new TypeError('JsonlRecordSink only writes durable records');
+    }
     const line: JsonlRecord = { atMs: this.#now(), kind, ...(agentId === undefined ? {} : { agentId }), payload };
     const run = this.#tail.then(async () => {
       const fh = await open(this.#file, 'a', 0o600);
