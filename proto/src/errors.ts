@@ -42,6 +42,12 @@ export const ERROR_CODES = {
   EOS_LEDGER_DEGRADED: { grpc: Status.UNAVAILABLE, retryable: false },
   EOS_LEDGER_TAMPERED: { grpc: Status.DATA_LOSS, retryable: false },
   EOS_LEDGER_REGRESSED: { grpc: Status.FAILED_PRECONDITION, retryable: false },
+  EOS_PREFLIGHT_FAILED: { grpc: Status.FAILED_PRECONDITION, retryable: false },
+  EOS_APPROVAL_REQUIRED: { grpc: Status.FAILED_PRECONDITION, retryable: false },
+  EOS_APPROVAL_INVALID: { grpc: Status.PERMISSION_DENIED, retryable: false },
+  EOS_APPROVAL_DENIED: { grpc: Status.PERMISSION_DENIED, retryable: false },
+  EOS_ESTOP_ACTIVE: { grpc: Status.FAILED_PRECONDITION, retryable: false },
+  EOS_AGENT_QUARANTINED: { grpc: Status.FAILED_PRECONDITION, retryable: false },
   EOS_INTERNAL: { grpc: Status.INTERNAL, retryable: false },
 } as const satisfies Record<string, { grpc: Status; retryable: boolean }>;
 

@@ -47,5 +47,6 @@ export {
   MODEL_REF,
   RISK_TIERS,
   CAPABILITIES,
+  GENAI_RISK_FLAGS,
 } from './manifest.js';
-export type { AgentManifest, AgentManifestInput, RiskTier, Capability } from './manifest.js';
+export type { AgentManifest, AgentManifestInput, RiskTier, Capability, GenAIRiskFlag, GenAIRisks } from './manifest.js';

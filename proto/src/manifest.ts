@@ -33,6 +33,25 @@ export const MODEL_REF = /^[a-z][a-z0-9-]{0,31}:[A-Za-z0-9][A-Za-z0-9._:/@-]{0,1
 
 /** An egress allowlist entry: a host name or IP literal, optionally with `:port`. */
 const EGRESS_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+/**
+ * GenAI risk flags an agent with model access declares (OWASP Top 10 for LLM applications). Each is
+ * answered explicitly: `true` means the agent is exposed to that risk and its author accepts the
+ * tier's controls for it.
+ */
+export const GENAI_RISK_FLAGS = [
+  'promptInjection',
+  'sensitiveDataDisclosure',
+  'insecureOutputHandling',
+  'excessiveAgency',
+  'overreliance',
+] as const;
+export type GenAIRiskFlag = (typeof GENAI_RISK_FLAGS)[number];
+
+const GenAIRisksSchema = z.strictObject(
+  Object.fromEntries(GENAI_RISK_FLAGS.map((f) => [f, z.boolean()])) as Record<GenAIRiskFlag, z.ZodBoolean>,
+);
+/** The declared GenAI risk flags; required for MEDIUM and HIGH agents with `model:call`. */
+export type GenAIRisks = z.output<typeof GenAIRisksSchema>;
 
 const channel = z.string().regex(CHANNEL_NAME, 'channel names are exact lowercase names such as "demo.ping"; no wildcards');
 
@@ -61,6 +80,8 @@ export const AgentManifestSchema = z
     egress: z
       .strictObject({ allowedHosts: z.array(z.string().regex(EGRESS_HOST, 'a host name or IP literal, optionally with :port')).max(64).default([]) })
       .prefault({}),
+    /** Declared GenAI risks; absent = undeclared (a preflight problem for MEDIUM/HIGH with `model:call`). */
+    genAIRisks: GenAIRisksSchema.optional(),
     /** Period of `onTick` in milliseconds; 0 = no ticks. @defaultValue 0 */
     tickRateMs: z.number().int().min(0).max(86_400_000).default(0),
   })

@@ -17,3 +17,6 @@ export type { ConfigOverrides } from './config/load-config.js';
 export type { DaemonConfig, DaemonConfigInput, AgentSpec, AgentSpecInput } from './config/schema.js';
 export { createControlClient } from './cli/control-client.js';
 export type { ControlClient } from './cli/control-client.js';
+/** @experimental Approver keys and signed decisions, for tools that sign outside the CLI. */
+export { generateApproverKey, parseApproverKeyFile, signDecision } from './approvals/approval-signature.js';
+export type { ApproverKeyFile, DecisionFields } from './approvals/approval-signature.js';

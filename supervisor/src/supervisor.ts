@@ -8,6 +8,8 @@ import { createHash } from 'node:crypto';
 import { AgentRunner, type AgentSnapshot } from './agent/agent-runner.js';
 import { AgentSandbox } from './agent/agent-sandbox.js';
 import { packageClosure } from './agent/package-closure.js';
+import { actNeedsApproval, assertPreflight, TIER_CONTROLS } from './agent/tier-policy.js';
+import { createSafetyControls, toApprovalInfo } from './approvals/safety-controls.js';
 import { UidAllocator } from './agent/uid-allocator.js';
 import { EventBus } from './bus/event-bus.js';
 import type { AgentSpec, DaemonConfig } from './config/schema.js';
@@ -20,7 +22,8 @@ import type { LogTap } from './logs/log-tap.js';
 import { StateStore } from './state/state-store.js';
 import { DaemonMetrics } from './metrics/daemon-metrics.js';
 import { startMetricsServer } from './metrics/metrics-server.js';
-import { createServices, type SecurityServices } from './services.js';
+import { createServices, ledgerDirs, type SecurityServices } from './services.js';
+import { queryLedger } from './ledger/index.js';
 import type { RunnerEvent } from './agent/agent-runner.js';
 import type { AgentState } from './agent/agent-state.js';
 
@@ -182,6 +185,21 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
   const startedAtMs = Date.now();
   const runners = new Map<string, AgentRunner>();
   const servers: AgentServer[] = [];
+  const auditDir = ledgerDirs(config.stateDir).audit;
+  const safety = await createSafetyControls({
+    config,
+    log,
+    sandboxFull: sandbox.status().full,
+    sink: {
+      record: (kind, agentId, payload) => services.audit(kind, agentId, payload as Record<string, unknown>, { durable: true }),
+      recent: (agentId, limit) => Promise.resolve(queryLedger(auditDir, { agent: agentId, limit: 100_000 }).slice(-limit)),
+    },
+    revokeCredentials: async (id) => {
+      await services.vault.revokeAllFor(id);
+    },
+    runners: () => [...runners.values()],
+    stopAgent: (id, reason) => runner(id).stop(reason),
+  });
 
   try {
     for (const spec of config.agents) {
@@ -222,6 +240,10 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
       manifest: pkg.manifest,
       spec,
       services,
+      gateAct: (channel, payloadSha256) =>
+        actNeedsApproval(spec.tier, channel, config.approvals.gatedChannels)
+          ? safety.approvals.gate(spec.id, { channel, payloadSha256 })
+          : Promise.resolve('approved'),
       log: log.child({ agentId: spec.id }),
       agentLog,
     });
@@ -246,7 +268,30 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
       homeImage,
       log: log.child({ agentId: spec.id }),
       onEvent: onRunnerEvent,
+      startGate: () => {
+        safety.estop.assertInactive(spec.id);
+        safety.quarantine.assertNotQuarantined(spec.id);
+        assertPreflight({
+          agentId: spec.id,
+          configTier: spec.tier,
+          allowModel: spec.allowModel,
+          manifest: pkg.manifest,
+          approverCount: safety.approvals.approverCount,
+          sandboxFull: safety.sandboxFull,
+        });
+      },
+      ...(TIER_CONTROLS[spec.tier].quarantineOnCrashLoop
+        ? { onGiveUp: () => safety.quarantineInBackground(spec.id, 'restart intensity exceeded', 'restart-policy') }
+        : {}),
     });
+  }
+
+  async function guardedStart(id: string, op: (r: AgentRunner) => Promise<void>): Promise<controlV1.AgentInfo> {
+    const r = runner(id);
+    safety.estop.assertInactive(id);
+    await safety.quarantine.requireRelease(id);
+    await op(r);
+    return toInfo(await r.snapshot());
   }
 
   function runner(id: string): AgentRunner {
@@ -284,20 +329,27 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
       },
       list: async () => (await Promise.all([...runners.values()].map((r) => r.snapshot()))).map(toInfo),
       get: async (id) => toInfo(await runner(id).snapshot()),
-      start: async (id) => {
-        const r = runner(id);
-        await r.start();
-        return toInfo(await r.snapshot());
-      },
+      start: (id) => guardedStart(id, (r) => r.start()),
       stop: async (id) => {
         const r = runner(id);
         await r.stop();
         return toInfo(await r.snapshot());
       },
-      restart: async (id) => {
+      restart: (id) => guardedStart(id, (r) => r.restart()),
+      listApprovals: () => Promise.resolve(safety.approvals.list().map(toApprovalInfo)),
+      decideApproval: async (d, source) => toApprovalInfo(await safety.approvals.decide(d, source)),
+      emergencyStop: async (reason) => {
+        const agentsStopped = await safety.estop.engage(reason);
+        return { estop: safety.estopInfo(), agentsStopped };
+      },
+      clearEmergencyStop: async () => {
+        const view = await safety.estop.requestClear();
+        return { estop: safety.estopInfo(), ...(view === undefined ? {} : { approval: toApprovalInfo(view) }) };
+      },
+      quarantine: async (id, reason) => {
         const r = runner(id);
-        await r.restart();
-        return toInfo(await r.snapshot());
+        const snapshotDir = await safety.quarantine.quarantine(id, reason === '' ? 'operator quarantine' : reason, 'operator');
+        return { agent: toInfo(await r.snapshot()), snapshotDir };
       },
       ...(opts.logTap === undefined ? {} : { logTap: opts.logTap }),
     },
@@ -369,6 +421,7 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
     stop(reason = 'daemon stopping') {
       stopping ??= (async () => {
         control.setServing(false);
+        await safety.approvals.close(reason);
         await Promise.all([...runners.values()].map((r) => r.close(reason)));
         await Promise.all(servers.map((s) => s.close()));
         await sandbox.close();

@@ -4,13 +4,25 @@ import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { AgentInfo as _eos_control_v1_AgentInfo, AgentInfo__Output as _eos_control_v1_AgentInfo__Output } from './eos/control/v1/AgentInfo.js';
+import type { ApprovalInfo as _eos_control_v1_ApprovalInfo, ApprovalInfo__Output as _eos_control_v1_ApprovalInfo__Output } from './eos/control/v1/ApprovalInfo.js';
+import type { ClearEmergencyStopRequest as _eos_control_v1_ClearEmergencyStopRequest, ClearEmergencyStopRequest__Output as _eos_control_v1_ClearEmergencyStopRequest__Output } from './eos/control/v1/ClearEmergencyStopRequest.js';
+import type { ClearEmergencyStopResponse as _eos_control_v1_ClearEmergencyStopResponse, ClearEmergencyStopResponse__Output as _eos_control_v1_ClearEmergencyStopResponse__Output } from './eos/control/v1/ClearEmergencyStopResponse.js';
 import type { ControlServiceClient as _eos_control_v1_ControlServiceClient, ControlServiceDefinition as _eos_control_v1_ControlServiceDefinition } from './eos/control/v1/ControlService.js';
+import type { DecideApprovalRequest as _eos_control_v1_DecideApprovalRequest, DecideApprovalRequest__Output as _eos_control_v1_DecideApprovalRequest__Output } from './eos/control/v1/DecideApprovalRequest.js';
+import type { DecideApprovalResponse as _eos_control_v1_DecideApprovalResponse, DecideApprovalResponse__Output as _eos_control_v1_DecideApprovalResponse__Output } from './eos/control/v1/DecideApprovalResponse.js';
+import type { EmergencyStopInfo as _eos_control_v1_EmergencyStopInfo, EmergencyStopInfo__Output as _eos_control_v1_EmergencyStopInfo__Output } from './eos/control/v1/EmergencyStopInfo.js';
+import type { EmergencyStopRequest as _eos_control_v1_EmergencyStopRequest, EmergencyStopRequest__Output as _eos_control_v1_EmergencyStopRequest__Output } from './eos/control/v1/EmergencyStopRequest.js';
+import type { EmergencyStopResponse as _eos_control_v1_EmergencyStopResponse, EmergencyStopResponse__Output as _eos_control_v1_EmergencyStopResponse__Output } from './eos/control/v1/EmergencyStopResponse.js';
 import type { GetAgentRequest as _eos_control_v1_GetAgentRequest, GetAgentRequest__Output as _eos_control_v1_GetAgentRequest__Output } from './eos/control/v1/GetAgentRequest.js';
 import type { GetAgentResponse as _eos_control_v1_GetAgentResponse, GetAgentResponse__Output as _eos_control_v1_GetAgentResponse__Output } from './eos/control/v1/GetAgentResponse.js';
 import type { GetStatusRequest as _eos_control_v1_GetStatusRequest, GetStatusRequest__Output as _eos_control_v1_GetStatusRequest__Output } from './eos/control/v1/GetStatusRequest.js';
 import type { GetStatusResponse as _eos_control_v1_GetStatusResponse, GetStatusResponse__Output as _eos_control_v1_GetStatusResponse__Output } from './eos/control/v1/GetStatusResponse.js';
 import type { ListAgentsRequest as _eos_control_v1_ListAgentsRequest, ListAgentsRequest__Output as _eos_control_v1_ListAgentsRequest__Output } from './eos/control/v1/ListAgentsRequest.js';
 import type { ListAgentsResponse as _eos_control_v1_ListAgentsResponse, ListAgentsResponse__Output as _eos_control_v1_ListAgentsResponse__Output } from './eos/control/v1/ListAgentsResponse.js';
+import type { ListApprovalsRequest as _eos_control_v1_ListApprovalsRequest, ListApprovalsRequest__Output as _eos_control_v1_ListApprovalsRequest__Output } from './eos/control/v1/ListApprovalsRequest.js';
+import type { ListApprovalsResponse as _eos_control_v1_ListApprovalsResponse, ListApprovalsResponse__Output as _eos_control_v1_ListApprovalsResponse__Output } from './eos/control/v1/ListApprovalsResponse.js';
+import type { QuarantineAgentRequest as _eos_control_v1_QuarantineAgentRequest, QuarantineAgentRequest__Output as _eos_control_v1_QuarantineAgentRequest__Output } from './eos/control/v1/QuarantineAgentRequest.js';
+import type { QuarantineAgentResponse as _eos_control_v1_QuarantineAgentResponse, QuarantineAgentResponse__Output as _eos_control_v1_QuarantineAgentResponse__Output } from './eos/control/v1/QuarantineAgentResponse.js';
 import type { RestartAgentRequest as _eos_control_v1_RestartAgentRequest, RestartAgentRequest__Output as _eos_control_v1_RestartAgentRequest__Output } from './eos/control/v1/RestartAgentRequest.js';
 import type { RestartAgentResponse as _eos_control_v1_RestartAgentResponse, RestartAgentResponse__Output as _eos_control_v1_RestartAgentResponse__Output } from './eos/control/v1/RestartAgentResponse.js';
 import type { StartAgentRequest as _eos_control_v1_StartAgentRequest, StartAgentRequest__Output as _eos_control_v1_StartAgentRequest__Output } from './eos/control/v1/StartAgentRequest.js';
@@ -29,13 +41,25 @@ export interface ProtoGrpcType {
     control: {
       v1: {
         AgentInfo: MessageTypeDefinition<_eos_control_v1_AgentInfo, _eos_control_v1_AgentInfo__Output>
+        ApprovalInfo: MessageTypeDefinition<_eos_control_v1_ApprovalInfo, _eos_control_v1_ApprovalInfo__Output>
+        ClearEmergencyStopRequest: MessageTypeDefinition<_eos_control_v1_ClearEmergencyStopRequest, _eos_control_v1_ClearEmergencyStopRequest__Output>
+        ClearEmergencyStopResponse: MessageTypeDefinition<_eos_control_v1_ClearEmergencyStopResponse, _eos_control_v1_ClearEmergencyStopResponse__Output>
         ControlService: SubtypeConstructor<typeof grpc.Client, _eos_control_v1_ControlServiceClient> & { service: _eos_control_v1_ControlServiceDefinition }
+        DecideApprovalRequest: MessageTypeDefinition<_eos_control_v1_DecideApprovalRequest, _eos_control_v1_DecideApprovalRequest__Output>
+        DecideApprovalResponse: MessageTypeDefinition<_eos_control_v1_DecideApprovalResponse, _eos_control_v1_DecideApprovalResponse__Output>
+        EmergencyStopInfo: MessageTypeDefinition<_eos_control_v1_EmergencyStopInfo, _eos_control_v1_EmergencyStopInfo__Output>
+        EmergencyStopRequest: MessageTypeDefinition<_eos_control_v1_EmergencyStopRequest, _eos_control_v1_EmergencyStopRequest__Output>
+        EmergencyStopResponse: MessageTypeDefinition<_eos_control_v1_EmergencyStopResponse, _eos_control_v1_EmergencyStopResponse__Output>
         GetAgentRequest: MessageTypeDefinition<_eos_control_v1_GetAgentRequest, _eos_control_v1_GetAgentRequest__Output>
         GetAgentResponse: MessageTypeDefinition<_eos_control_v1_GetAgentResponse, _eos_control_v1_GetAgentResponse__Output>
         GetStatusRequest: MessageTypeDefinition<_eos_control_v1_GetStatusRequest, _eos_control_v1_GetStatusRequest__Output>
         GetStatusResponse: MessageTypeDefinition<_eos_control_v1_GetStatusResponse, _eos_control_v1_GetStatusResponse__Output>
         ListAgentsRequest: MessageTypeDefinition<_eos_control_v1_ListAgentsRequest, _eos_control_v1_ListAgentsRequest__Output>
         ListAgentsResponse: MessageTypeDefinition<_eos_control_v1_ListAgentsResponse, _eos_control_v1_ListAgentsResponse__Output>
+        ListApprovalsRequest: MessageTypeDefinition<_eos_control_v1_ListApprovalsRequest, _eos_control_v1_ListApprovalsRequest__Output>
+        ListApprovalsResponse: MessageTypeDefinition<_eos_control_v1_ListApprovalsResponse, _eos_control_v1_ListApprovalsResponse__Output>
+        QuarantineAgentRequest: MessageTypeDefinition<_eos_control_v1_QuarantineAgentRequest, _eos_control_v1_QuarantineAgentRequest__Output>
+        QuarantineAgentResponse: MessageTypeDefinition<_eos_control_v1_QuarantineAgentResponse, _eos_control_v1_QuarantineAgentResponse__Output>
         RestartAgentRequest: MessageTypeDefinition<_eos_control_v1_RestartAgentRequest, _eos_control_v1_RestartAgentRequest__Output>
         RestartAgentResponse: MessageTypeDefinition<_eos_control_v1_RestartAgentResponse, _eos_control_v1_RestartAgentResponse__Output>
         StartAgentRequest: MessageTypeDefinition<_eos_control_v1_StartAgentRequest, _eos_control_v1_StartAgentRequest__Output>

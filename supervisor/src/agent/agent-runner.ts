@@ -45,6 +45,10 @@ export interface AgentRunnerOptions {
   random?: () => number;
   /** Told about every state change and every process exit (audit, metrics, credential revocation). */
   onEvent?: (e: RunnerEvent) => void;
+  /** Runs before every spawn (start, restart, backoff restart); throws an EosError to refuse it. */
+  startGate?: () => void;
+  /** Called after the agent exceeded its restart intensity and became errored. */
+  onGiveUp?: () => void;
 }
 
 /** What a runner reports to its supervisor. */
@@ -142,6 +146,7 @@ export class AgentRunner {
       if (this.#closed) {
         throw new EosError('EOS_SHUTTING_DOWN', 'the daemon is shutting down');
       }
+      this.#o.startGate?.();
       if (this.#state === 'stopped' || this.#state === 'errored') {
         this.#history = { restartTimesMs: [], consecutiveFailures: 0 };
       }
@@ -162,6 +167,7 @@ export class AgentRunner {
   /** Stops, then starts. */
   restart(): Promise<void> {
     return this.#op(async () => {
+      this.#o.startGate?.();
       await this.#stopNow('operator restart');
       this.#history = { restartTimesMs: [], consecutiveFailures: 0 };
       this.#o.sandbox.assertAllowed(this.#o.spec);
@@ -510,6 +516,7 @@ export class AgentRunner {
       case 'give-up':
         this.#to('exited-give-up', `${this.#lastExit}; more than ${this.#o.spec.intensity.maxRestarts} restarts in ${this.#o.spec.intensity.windowSec} s`);
         this.#o.log.error({ code: 'EOS_AGENT_CRASH_LOOP' }, 'agent restart intensity exceeded; not restarting');
+        this.#o.onGiveUp?.();
         return;
       case 'restart':
         this.#to('exited-restart', this.#lastExit);
@@ -517,6 +524,13 @@ export class AgentRunner {
         this.#backoffTimer = setTimeout(() => {
           void this.#op(async () => {
             if (this.#state !== 'backoff') {
+              return;
+            }
+            try {
+              this.#o.startGate?.();
+            } catch (err) {
+              this.#o.log.error({ err, code: (err as { code?: unknown }).code }, 'agent restart refused');
+              this.#to('stop', 'restart refused');
               return;
             }
             this.#restarts++;

@@ -14,6 +14,11 @@ export interface ControlClient {
   restartAgent(id: string): Promise<controlV1.AgentInfo__Output>;
   /** Calls `onLine` with every log line; resolves when the stream ends (never, with follow). */
   streamLogs(req: controlV1.StreamLogsRequest, onLine: (json: string) => void): Promise<void>;
+  listApprovals(): Promise<controlV1.ApprovalInfo__Output[]>;
+  decideApproval(req: controlV1.DecideApprovalRequest): Promise<controlV1.ApprovalInfo__Output>;
+  emergencyStop(reason: string): Promise<controlV1.EmergencyStopResponse__Output>;
+  clearEmergencyStop(): Promise<controlV1.ClearEmergencyStopResponse__Output>;
+  quarantineAgent(id: string, reason: string): Promise<controlV1.QuarantineAgentResponse__Output>;
   close(): void;
 }
 
@@ -61,6 +66,20 @@ export function createControlClient(socketPath: string): ControlClient {
         stream.on('end', () => resolve());
         stream.on('error', (err) => reject(fromServiceError(err)));
       }),
+    listApprovals: async () =>
+      (await call(client.listApprovals as Method<controlV1.ListApprovalsRequest, controlV1.ListApprovalsResponse__Output>, {})).approvals,
+    decideApproval: async (req) => {
+      const r = await call(client.decideApproval as Method<controlV1.DecideApprovalRequest, controlV1.DecideApprovalResponse__Output>, req);
+      if (r.approval === null) {
+        throw new Error('control response without approval');
+      }
+      return r.approval;
+    },
+    emergencyStop: (reason) => call(client.emergencyStop as Method<controlV1.EmergencyStopRequest, controlV1.EmergencyStopResponse__Output>, { reason }),
+    clearEmergencyStop: () =>
+      call(client.clearEmergencyStop as Method<controlV1.ClearEmergencyStopRequest, controlV1.ClearEmergencyStopResponse__Output>, {}),
+    quarantineAgent: (id, reason) =>
+      call(client.quarantineAgent as Method<controlV1.QuarantineAgentRequest, controlV1.QuarantineAgentResponse__Output>, { id, reason }),
     close: () => client.close(),
   };
 }

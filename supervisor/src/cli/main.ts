@@ -5,6 +5,7 @@ import { EosError, isEosError } from '@everythingos/proto';
 import { loadConfig } from '../config/load-config.js';
 import { createSupervisor, EOSD_VERSION } from '../supervisor.js';
 import { LogTap } from '../logs/log-tap.js';
+import { registerApprovalCommands } from './approval-commands.js';
 import { createControlClient, type ControlClient } from './control-client.js';
 import { formatLogLine } from './format-log.js';
 import { ledgerCommands } from './ledger-commands.js';
@@ -243,8 +244,20 @@ export async function runCli(io: CliIo): Promise<void> {
           (yy: Argv) => yy.positional('id', { type: 'string', demandOption: true }),
           (args) => withClient(args, async (c) => printAgent(args, 'restarted', await c.restartAgent(String(args.id)))),
         )
-        .demandCommand(1, 'name an agents subcommand: ls, start, stop, restart'),
-    )
+        .command(
+          'quarantine <id>',
+          'stop an agent, snapshot its state and audit records, revoke its credentials; restarting it needs an approval',
+          (yy: Argv) => yy.positional('id', { type: 'string', demandOption: true }).option('reason', { type: 'string', default: 'operator quarantine' }),
+          (args) =>
+            withClient(args, async (c) => {
+              const r = await c.quarantineAgent(String(args.id), String(args.reason));
+              io.out(args.json ? JSON.stringify({ id: args.id, snapshotDir: r.snapshotDir }) : `quarantined ${String(args.id)}; snapshot in ${r.snapshotDir}`);
+            }),
+        )
+        .demandCommand(1, 'name an agents subcommand: ls, start, stop, restart, quarantine'),
+    );
+  registerApprovalCommands(parser, { env: io.env, out: io.out, withClient });
+  parser
     .demandCommand(1, 'name a command; see eosd --help')
     .strict()
     .help()

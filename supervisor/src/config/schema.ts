@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AGENT_ID, RISK_TIERS } from '@everythingos/proto';
+import { AGENT_ID, CHANNEL_NAME, RISK_TIERS } from '@everythingos/proto';
 import { LlmConfigSchema } from '../llm/llm-config.js';
 import { EgressConfig } from '../security/egress/egress-config.js';
 
@@ -112,6 +112,28 @@ export const AgentSpecSchema = z.strictObject({
   sandbox: AgentSandbox.prefault({}),
 });
 
+const Approver = z.strictObject({
+  /** Key id approvers sign with (`eosd keys approver init --id`). */
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, 'approver ids are 1-64 letters, digits, ".", "_", "@", "-"'),
+  /** Ed25519 public key, base64 (32 bytes), as printed by `eosd keys approver init`. */
+  publicKey: z.string().refine((k) => /^[A-Za-z0-9+/]{43}=$/.test(k) && Buffer.from(k, 'base64').length === 32, 'an Ed25519 public key: 32 bytes in base64'),
+});
+
+const ApprovalsConfig = z.strictObject({
+  /** Public keys allowed to sign approval decisions and the emergency-stop clear. @defaultValue [] */
+  approvers: z.array(Approver).default([]),
+  /** A pending approval not decided within this is denied, ms. @defaultValue 300000 (5 min) */
+  timeoutMs: z.number().int().min(1_000).max(86_400_000).default(300_000),
+  /** A signed decision's timeMs must be within this of the supervisor's clock (either side), ms. @defaultValue 120000 */
+  freshnessMs: z.number().int().min(1_000).max(3_600_000).default(120_000),
+  /** act() on these channels needs an approval for agents of any tier (HIGH agents need one for every act). @defaultValue [] */
+  gatedChannels: z.array(z.string().regex(CHANNEL_NAME)).default([]),
+  /** Emergency-stop state file; must be absolute. @defaultValue <stateDir>/estop.json */
+  estopFile: z.string().startsWith('/', 'estopFile must be an absolute path').optional(),
+  /** Which agents a kernel alarm from the eBPF helper quarantines. @defaultValue high */
+  quarantineOnKernelAlarm: z.enum(['none', 'high', 'medium-and-high', 'all']).default('high'),
+});
+
 const BusConfig = z.strictObject({
   /** Events queued per subscriber before the drop policy applies. @defaultValue 10000 */
   queueCapacity: z.number().int().positive().default(10_000),
@@ -164,9 +186,17 @@ export const DaemonConfigSchema = z
       })
       .prefault({}),
     sandbox: SandboxConfig.prefault({}),
+    approvals: ApprovalsConfig.prefault({}),
     agents: z.array(AgentSpecSchema).default([]),
   })
   .superRefine((c, ctx) => {
+    const keyIds = new Set<string>();
+    c.approvals.approvers.forEach((a, i) => {
+      if (keyIds.has(a.id)) {
+        ctx.addIssue({ code: 'custom', path: ['approvals', 'approvers', i, 'id'], message: `duplicate approver id "${a.id}"` });
+      }
+      keyIds.add(a.id);
+    });
     const seen = new Set<string>();
     c.agents.forEach((a, i) => {
       if (seen.has(a.id)) {
@@ -189,6 +219,8 @@ export const DaemonConfigSchema = z
 export type DaemonConfigInput = z.input<typeof DaemonConfigSchema>;
 export type AgentSpecInput = z.input<typeof AgentSpecSchema>;
 export type AgentSpec = z.output<typeof AgentSpecSchema>;
+/** The validated `approvals` section. */
+export type ApprovalsConfig = z.output<typeof ApprovalsConfig>;
 
 /** Validated configuration with every path absolute and every default applied. Frozen. */
 export type DaemonConfig = Omit<z.output<typeof DaemonConfigSchema>, 'stateDir' | 'runDir'> & {

@@ -58,6 +58,11 @@ export interface AgentServerOptions {
   /** The operator's entry for this agent: tier, allowModel, credentials. */
   spec: Pick<AgentSpec, 'tier' | 'allowModel' | 'credentials'>;
   services: SecurityServices;
+  /**
+   * Asks a human when this act needs an approval (HIGH tier, gated channels); resolves 'approved'
+   * at once otherwise. The agent waits and never sees the request or its challenge.
+   */
+  gateAct?: (channel: string, payloadSha256: string) => Promise<'approved' | 'denied'>;
   /** Logger with `agentId`; agent log frames are re-emitted through `agentLog`. */
   log: Logger;
   agentLog: Logger;
@@ -330,6 +335,9 @@ export class AgentServer {
     }
     const payloadSha256 = createHash('sha256').update(body).digest('hex');
     const reason = typeof parsed.reason === 'string' ? parsed.reason.slice(0, 1000) : undefined;
+    if (this.#o.gateAct !== undefined && (await this.#o.gateAct(req.channel, payloadSha256)) !== 'approved') {
+      throw new EosError('EOS_APPROVAL_DENIED', `the act on ${req.channel} was denied by an approver or timed out waiting for one`);
+    }
     // The action is durable in the decision ledger before anyone can act on it.
     const rec = await this.#o.services.recordDecision('agent.act', this.#o.agentId, {
       channel: req.channel,

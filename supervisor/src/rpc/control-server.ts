@@ -2,6 +2,8 @@ import { Server, ServerCredentials, type ServerWritableStream } from '@grpc/grpc
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { EosError, loadControlProto, toServiceError, type controlV1 } from '@everythingos/proto';
+import { z } from 'zod';
+import type { SignedDecision } from '../approvals/approval-manager.js';
 import { agentLineFilter, type LogTap } from '../logs/log-tap.js';
 import { unary } from './unary.js';
 
@@ -15,6 +17,48 @@ export interface ControlBackend {
   restart(id: string): Promise<controlV1.AgentInfo>;
   /** Recent and new log lines; absent when the daemon was started without a tap. */
   logTap?: LogTap;
+  /** Pending (then recently decided) approvals. Absent = EOS_UNIMPLEMENTED. */
+  listApprovals?(): Promise<controlV1.ApprovalInfo[]>;
+  /** Verifies and applies a signed decision; `source` names the caller for the audit record. */
+  decideApproval?(decision: SignedDecision, source: string): Promise<controlV1.ApprovalInfo>;
+  emergencyStop?(reason: string): Promise<controlV1.EmergencyStopResponse>;
+  clearEmergencyStop?(): Promise<controlV1.ClearEmergencyStopResponse>;
+  quarantine?(id: string, reason: string): Promise<controlV1.QuarantineAgentResponse>;
+}
+
+/** Largest operator-written reason, characters. */
+const MAX_REASON_CHARS = 1_000;
+
+const DecideApprovalSchema = z.strictObject({
+  requestId: z.string().min(1).max(64),
+  challenge: z.string().min(1).max(128),
+  decision: z.enum(['approve', 'deny']),
+  approverKeyId: z.string().min(1).max(64),
+  timeMs: z.number().int().positive(),
+  reason: z.string().max(MAX_REASON_CHARS),
+  signature: z.instanceof(Buffer).refine((b) => b.length === 64, 'an Ed25519 signature is 64 bytes'),
+});
+
+function parseDecision(req: controlV1.DecideApprovalRequest__Output): SignedDecision {
+  const r = DecideApprovalSchema.safeParse(req);
+  if (!r.success) {
+    throw new EosError('EOS_INVALID_ARGUMENT', `invalid decision:\n${z.prettifyError(r.error)}`, { cause: r.error });
+  }
+  return r.data;
+}
+
+function reasonOf(reason: string): string {
+  if (reason.length > MAX_REASON_CHARS) {
+    throw new EosError('EOS_INVALID_ARGUMENT', `a reason is at most ${MAX_REASON_CHARS} characters`);
+  }
+  return reason;
+}
+
+function need<T>(fn: T | undefined, what: string): T {
+  if (fn === undefined) {
+    throw new EosError('EOS_UNIMPLEMENTED', `${what} is not available in this eosd`);
+  }
+  return fn;
 }
 
 /** Lines sent when a StreamLogs request names no tail. */
@@ -74,6 +118,17 @@ export class ControlServer {
         call.on('cancelled', stop);
         call.on('close', stop);
       },
+      ListApprovals: unary(log, 'ListApprovals', async () => ({ approvals: await need(backend.listApprovals, 'ListApprovals')() })),
+      DecideApproval: unary(log, 'DecideApproval', async (req: controlV1.DecideApprovalRequest__Output) => ({
+        approval: await need(backend.decideApproval, 'DecideApproval')(parseDecision(req), 'control-socket'),
+      })),
+      EmergencyStop: unary(log, 'EmergencyStop', (req: controlV1.EmergencyStopRequest__Output) =>
+        need(backend.emergencyStop, 'EmergencyStop')(reasonOf(req.reason)),
+      ),
+      ClearEmergencyStop: unary(log, 'ClearEmergencyStop', () => need(backend.clearEmergencyStop, 'ClearEmergencyStop')()),
+      QuarantineAgent: unary(log, 'QuarantineAgent', (req: controlV1.QuarantineAgentRequest__Output) =>
+        need(backend.quarantine, 'QuarantineAgent')(requireId(req.id), reasonOf(req.reason)),
+      ),
     };
     this.#server.addService(eos.control.v1.ControlService.service, handlers);
     this.#health.addToServer(this.#server);

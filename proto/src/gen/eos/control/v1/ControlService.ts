@@ -3,12 +3,22 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
+import type { ClearEmergencyStopRequest as _eos_control_v1_ClearEmergencyStopRequest, ClearEmergencyStopRequest__Output as _eos_control_v1_ClearEmergencyStopRequest__Output } from '../../../eos/control/v1/ClearEmergencyStopRequest.js';
+import type { ClearEmergencyStopResponse as _eos_control_v1_ClearEmergencyStopResponse, ClearEmergencyStopResponse__Output as _eos_control_v1_ClearEmergencyStopResponse__Output } from '../../../eos/control/v1/ClearEmergencyStopResponse.js';
+import type { DecideApprovalRequest as _eos_control_v1_DecideApprovalRequest, DecideApprovalRequest__Output as _eos_control_v1_DecideApprovalRequest__Output } from '../../../eos/control/v1/DecideApprovalRequest.js';
+import type { DecideApprovalResponse as _eos_control_v1_DecideApprovalResponse, DecideApprovalResponse__Output as _eos_control_v1_DecideApprovalResponse__Output } from '../../../eos/control/v1/DecideApprovalResponse.js';
+import type { EmergencyStopRequest as _eos_control_v1_EmergencyStopRequest, EmergencyStopRequest__Output as _eos_control_v1_EmergencyStopRequest__Output } from '../../../eos/control/v1/EmergencyStopRequest.js';
+import type { EmergencyStopResponse as _eos_control_v1_EmergencyStopResponse, EmergencyStopResponse__Output as _eos_control_v1_EmergencyStopResponse__Output } from '../../../eos/control/v1/EmergencyStopResponse.js';
 import type { GetAgentRequest as _eos_control_v1_GetAgentRequest, GetAgentRequest__Output as _eos_control_v1_GetAgentRequest__Output } from '../../../eos/control/v1/GetAgentRequest.js';
 import type { GetAgentResponse as _eos_control_v1_GetAgentResponse, GetAgentResponse__Output as _eos_control_v1_GetAgentResponse__Output } from '../../../eos/control/v1/GetAgentResponse.js';
 import type { GetStatusRequest as _eos_control_v1_GetStatusRequest, GetStatusRequest__Output as _eos_control_v1_GetStatusRequest__Output } from '../../../eos/control/v1/GetStatusRequest.js';
 import type { GetStatusResponse as _eos_control_v1_GetStatusResponse, GetStatusResponse__Output as _eos_control_v1_GetStatusResponse__Output } from '../../../eos/control/v1/GetStatusResponse.js';
 import type { ListAgentsRequest as _eos_control_v1_ListAgentsRequest, ListAgentsRequest__Output as _eos_control_v1_ListAgentsRequest__Output } from '../../../eos/control/v1/ListAgentsRequest.js';
 import type { ListAgentsResponse as _eos_control_v1_ListAgentsResponse, ListAgentsResponse__Output as _eos_control_v1_ListAgentsResponse__Output } from '../../../eos/control/v1/ListAgentsResponse.js';
+import type { ListApprovalsRequest as _eos_control_v1_ListApprovalsRequest, ListApprovalsRequest__Output as _eos_control_v1_ListApprovalsRequest__Output } from '../../../eos/control/v1/ListApprovalsRequest.js';
+import type { ListApprovalsResponse as _eos_control_v1_ListApprovalsResponse, ListApprovalsResponse__Output as _eos_control_v1_ListApprovalsResponse__Output } from '../../../eos/control/v1/ListApprovalsResponse.js';
+import type { QuarantineAgentRequest as _eos_control_v1_QuarantineAgentRequest, QuarantineAgentRequest__Output as _eos_control_v1_QuarantineAgentRequest__Output } from '../../../eos/control/v1/QuarantineAgentRequest.js';
+import type { QuarantineAgentResponse as _eos_control_v1_QuarantineAgentResponse, QuarantineAgentResponse__Output as _eos_control_v1_QuarantineAgentResponse__Output } from '../../../eos/control/v1/QuarantineAgentResponse.js';
 import type { RestartAgentRequest as _eos_control_v1_RestartAgentRequest, RestartAgentRequest__Output as _eos_control_v1_RestartAgentRequest__Output } from '../../../eos/control/v1/RestartAgentRequest.js';
 import type { RestartAgentResponse as _eos_control_v1_RestartAgentResponse, RestartAgentResponse__Output as _eos_control_v1_RestartAgentResponse__Output } from '../../../eos/control/v1/RestartAgentResponse.js';
 import type { StartAgentRequest as _eos_control_v1_StartAgentRequest, StartAgentRequest__Output as _eos_control_v1_StartAgentRequest__Output } from '../../../eos/control/v1/StartAgentRequest.js';
@@ -19,6 +29,51 @@ import type { StreamLogsRequest as _eos_control_v1_StreamLogsRequest, StreamLogs
 import type { StreamLogsResponse as _eos_control_v1_StreamLogsResponse, StreamLogsResponse__Output as _eos_control_v1_StreamLogsResponse__Output } from '../../../eos/control/v1/StreamLogsResponse.js';
 
 export interface ControlServiceClient extends grpc.Client {
+  /**
+   * Opens (or returns the open) approval request that clears the emergency stop once approved.
+   */
+  ClearEmergencyStop(argument: _eos_control_v1_ClearEmergencyStopRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_ClearEmergencyStopResponse__Output>): grpc.ClientUnaryCall;
+  ClearEmergencyStop(argument: _eos_control_v1_ClearEmergencyStopRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_ClearEmergencyStopResponse__Output>): grpc.ClientUnaryCall;
+  ClearEmergencyStop(argument: _eos_control_v1_ClearEmergencyStopRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_ClearEmergencyStopResponse__Output>): grpc.ClientUnaryCall;
+  ClearEmergencyStop(argument: _eos_control_v1_ClearEmergencyStopRequest, callback: grpc.requestCallback<_eos_control_v1_ClearEmergencyStopResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Opens (or returns the open) approval request that clears the emergency stop once approved.
+   */
+  clearEmergencyStop(argument: _eos_control_v1_ClearEmergencyStopRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_ClearEmergencyStopResponse__Output>): grpc.ClientUnaryCall;
+  clearEmergencyStop(argument: _eos_control_v1_ClearEmergencyStopRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_ClearEmergencyStopResponse__Output>): grpc.ClientUnaryCall;
+  clearEmergencyStop(argument: _eos_control_v1_ClearEmergencyStopRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_ClearEmergencyStopResponse__Output>): grpc.ClientUnaryCall;
+  clearEmergencyStop(argument: _eos_control_v1_ClearEmergencyStopRequest, callback: grpc.requestCallback<_eos_control_v1_ClearEmergencyStopResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * An approver's Ed25519-signed decision on one pending approval. Every refused attempt is audited.
+   */
+  DecideApproval(argument: _eos_control_v1_DecideApprovalRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_DecideApprovalResponse__Output>): grpc.ClientUnaryCall;
+  DecideApproval(argument: _eos_control_v1_DecideApprovalRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_DecideApprovalResponse__Output>): grpc.ClientUnaryCall;
+  DecideApproval(argument: _eos_control_v1_DecideApprovalRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_DecideApprovalResponse__Output>): grpc.ClientUnaryCall;
+  DecideApproval(argument: _eos_control_v1_DecideApprovalRequest, callback: grpc.requestCallback<_eos_control_v1_DecideApprovalResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * An approver's Ed25519-signed decision on one pending approval. Every refused attempt is audited.
+   */
+  decideApproval(argument: _eos_control_v1_DecideApprovalRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_DecideApprovalResponse__Output>): grpc.ClientUnaryCall;
+  decideApproval(argument: _eos_control_v1_DecideApprovalRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_DecideApprovalResponse__Output>): grpc.ClientUnaryCall;
+  decideApproval(argument: _eos_control_v1_DecideApprovalRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_DecideApprovalResponse__Output>): grpc.ClientUnaryCall;
+  decideApproval(argument: _eos_control_v1_DecideApprovalRequest, callback: grpc.requestCallback<_eos_control_v1_DecideApprovalResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Kills every agent now and blocks all starts, persistently, until a signed clear.
+   */
+  EmergencyStop(argument: _eos_control_v1_EmergencyStopRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_EmergencyStopResponse__Output>): grpc.ClientUnaryCall;
+  EmergencyStop(argument: _eos_control_v1_EmergencyStopRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_EmergencyStopResponse__Output>): grpc.ClientUnaryCall;
+  EmergencyStop(argument: _eos_control_v1_EmergencyStopRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_EmergencyStopResponse__Output>): grpc.ClientUnaryCall;
+  EmergencyStop(argument: _eos_control_v1_EmergencyStopRequest, callback: grpc.requestCallback<_eos_control_v1_EmergencyStopResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Kills every agent now and blocks all starts, persistently, until a signed clear.
+   */
+  emergencyStop(argument: _eos_control_v1_EmergencyStopRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_EmergencyStopResponse__Output>): grpc.ClientUnaryCall;
+  emergencyStop(argument: _eos_control_v1_EmergencyStopRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_EmergencyStopResponse__Output>): grpc.ClientUnaryCall;
+  emergencyStop(argument: _eos_control_v1_EmergencyStopRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_EmergencyStopResponse__Output>): grpc.ClientUnaryCall;
+  emergencyStop(argument: _eos_control_v1_EmergencyStopRequest, callback: grpc.requestCallback<_eos_control_v1_EmergencyStopResponse__Output>): grpc.ClientUnaryCall;
+  
   GetAgent(argument: _eos_control_v1_GetAgentRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_GetAgentResponse__Output>): grpc.ClientUnaryCall;
   GetAgent(argument: _eos_control_v1_GetAgentRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_GetAgentResponse__Output>): grpc.ClientUnaryCall;
   GetAgent(argument: _eos_control_v1_GetAgentRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_GetAgentResponse__Output>): grpc.ClientUnaryCall;
@@ -45,6 +100,36 @@ export interface ControlServiceClient extends grpc.Client {
   listAgents(argument: _eos_control_v1_ListAgentsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_ListAgentsResponse__Output>): grpc.ClientUnaryCall;
   listAgents(argument: _eos_control_v1_ListAgentsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_ListAgentsResponse__Output>): grpc.ClientUnaryCall;
   listAgents(argument: _eos_control_v1_ListAgentsRequest, callback: grpc.requestCallback<_eos_control_v1_ListAgentsResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Pending human approvals, with their challenges (the operator signs them; agents never see them).
+   */
+  ListApprovals(argument: _eos_control_v1_ListApprovalsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_ListApprovalsResponse__Output>): grpc.ClientUnaryCall;
+  ListApprovals(argument: _eos_control_v1_ListApprovalsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_ListApprovalsResponse__Output>): grpc.ClientUnaryCall;
+  ListApprovals(argument: _eos_control_v1_ListApprovalsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_ListApprovalsResponse__Output>): grpc.ClientUnaryCall;
+  ListApprovals(argument: _eos_control_v1_ListApprovalsRequest, callback: grpc.requestCallback<_eos_control_v1_ListApprovalsResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Pending human approvals, with their challenges (the operator signs them; agents never see them).
+   */
+  listApprovals(argument: _eos_control_v1_ListApprovalsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_ListApprovalsResponse__Output>): grpc.ClientUnaryCall;
+  listApprovals(argument: _eos_control_v1_ListApprovalsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_ListApprovalsResponse__Output>): grpc.ClientUnaryCall;
+  listApprovals(argument: _eos_control_v1_ListApprovalsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_ListApprovalsResponse__Output>): grpc.ClientUnaryCall;
+  listApprovals(argument: _eos_control_v1_ListApprovalsRequest, callback: grpc.requestCallback<_eos_control_v1_ListApprovalsResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Stops an agent, snapshots its state and recent audit records, revokes its credentials.
+   */
+  QuarantineAgent(argument: _eos_control_v1_QuarantineAgentRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_QuarantineAgentResponse__Output>): grpc.ClientUnaryCall;
+  QuarantineAgent(argument: _eos_control_v1_QuarantineAgentRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_QuarantineAgentResponse__Output>): grpc.ClientUnaryCall;
+  QuarantineAgent(argument: _eos_control_v1_QuarantineAgentRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_QuarantineAgentResponse__Output>): grpc.ClientUnaryCall;
+  QuarantineAgent(argument: _eos_control_v1_QuarantineAgentRequest, callback: grpc.requestCallback<_eos_control_v1_QuarantineAgentResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Stops an agent, snapshots its state and recent audit records, revokes its credentials.
+   */
+  quarantineAgent(argument: _eos_control_v1_QuarantineAgentRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_QuarantineAgentResponse__Output>): grpc.ClientUnaryCall;
+  quarantineAgent(argument: _eos_control_v1_QuarantineAgentRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_QuarantineAgentResponse__Output>): grpc.ClientUnaryCall;
+  quarantineAgent(argument: _eos_control_v1_QuarantineAgentRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_QuarantineAgentResponse__Output>): grpc.ClientUnaryCall;
+  quarantineAgent(argument: _eos_control_v1_QuarantineAgentRequest, callback: grpc.requestCallback<_eos_control_v1_QuarantineAgentResponse__Output>): grpc.ClientUnaryCall;
   
   RestartAgent(argument: _eos_control_v1_RestartAgentRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_RestartAgentResponse__Output>): grpc.ClientUnaryCall;
   RestartAgent(argument: _eos_control_v1_RestartAgentRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_RestartAgentResponse__Output>): grpc.ClientUnaryCall;
@@ -87,11 +172,36 @@ export interface ControlServiceClient extends grpc.Client {
 }
 
 export interface ControlServiceHandlers extends grpc.UntypedServiceImplementation {
+  /**
+   * Opens (or returns the open) approval request that clears the emergency stop once approved.
+   */
+  ClearEmergencyStop: grpc.handleUnaryCall<_eos_control_v1_ClearEmergencyStopRequest__Output, _eos_control_v1_ClearEmergencyStopResponse>;
+  
+  /**
+   * An approver's Ed25519-signed decision on one pending approval. Every refused attempt is audited.
+   */
+  DecideApproval: grpc.handleUnaryCall<_eos_control_v1_DecideApprovalRequest__Output, _eos_control_v1_DecideApprovalResponse>;
+  
+  /**
+   * Kills every agent now and blocks all starts, persistently, until a signed clear.
+   */
+  EmergencyStop: grpc.handleUnaryCall<_eos_control_v1_EmergencyStopRequest__Output, _eos_control_v1_EmergencyStopResponse>;
+  
   GetAgent: grpc.handleUnaryCall<_eos_control_v1_GetAgentRequest__Output, _eos_control_v1_GetAgentResponse>;
   
   GetStatus: grpc.handleUnaryCall<_eos_control_v1_GetStatusRequest__Output, _eos_control_v1_GetStatusResponse>;
   
   ListAgents: grpc.handleUnaryCall<_eos_control_v1_ListAgentsRequest__Output, _eos_control_v1_ListAgentsResponse>;
+  
+  /**
+   * Pending human approvals, with their challenges (the operator signs them; agents never see them).
+   */
+  ListApprovals: grpc.handleUnaryCall<_eos_control_v1_ListApprovalsRequest__Output, _eos_control_v1_ListApprovalsResponse>;
+  
+  /**
+   * Stops an agent, snapshots its state and recent audit records, revokes its credentials.
+   */
+  QuarantineAgent: grpc.handleUnaryCall<_eos_control_v1_QuarantineAgentRequest__Output, _eos_control_v1_QuarantineAgentResponse>;
   
   RestartAgent: grpc.handleUnaryCall<_eos_control_v1_RestartAgentRequest__Output, _eos_control_v1_RestartAgentResponse>;
   
@@ -107,9 +217,14 @@ export interface ControlServiceHandlers extends grpc.UntypedServiceImplementatio
 }
 
 export interface ControlServiceDefinition extends grpc.ServiceDefinition {
+  ClearEmergencyStop: MethodDefinition<_eos_control_v1_ClearEmergencyStopRequest, _eos_control_v1_ClearEmergencyStopResponse, _eos_control_v1_ClearEmergencyStopRequest__Output, _eos_control_v1_ClearEmergencyStopResponse__Output>
+  DecideApproval: MethodDefinition<_eos_control_v1_DecideApprovalRequest, _eos_control_v1_DecideApprovalResponse, _eos_control_v1_DecideApprovalRequest__Output, _eos_control_v1_DecideApprovalResponse__Output>
+  EmergencyStop: MethodDefinition<_eos_control_v1_EmergencyStopRequest, _eos_control_v1_EmergencyStopResponse, _eos_control_v1_EmergencyStopRequest__Output, _eos_control_v1_EmergencyStopResponse__Output>
   GetAgent: MethodDefinition<_eos_control_v1_GetAgentRequest, _eos_control_v1_GetAgentResponse, _eos_control_v1_GetAgentRequest__Output, _eos_control_v1_GetAgentResponse__Output>
   GetStatus: MethodDefinition<_eos_control_v1_GetStatusRequest, _eos_control_v1_GetStatusResponse, _eos_control_v1_GetStatusRequest__Output, _eos_control_v1_GetStatusResponse__Output>
   ListAgents: MethodDefinition<_eos_control_v1_ListAgentsRequest, _eos_control_v1_ListAgentsResponse, _eos_control_v1_ListAgentsRequest__Output, _eos_control_v1_ListAgentsResponse__Output>
+  ListApprovals: MethodDefinition<_eos_control_v1_ListApprovalsRequest, _eos_control_v1_ListApprovalsResponse, _eos_control_v1_ListApprovalsRequest__Output, _eos_control_v1_ListApprovalsResponse__Output>
+  QuarantineAgent: MethodDefinition<_eos_control_v1_QuarantineAgentRequest, _eos_control_v1_QuarantineAgentResponse, _eos_control_v1_QuarantineAgentRequest__Output, _eos_control_v1_QuarantineAgentResponse__Output>
   RestartAgent: MethodDefinition<_eos_control_v1_RestartAgentRequest, _eos_control_v1_RestartAgentResponse, _eos_control_v1_RestartAgentRequest__Output, _eos_control_v1_RestartAgentResponse__Output>
   StartAgent: MethodDefinition<_eos_control_v1_StartAgentRequest, _eos_control_v1_StartAgentResponse, _eos_control_v1_StartAgentRequest__Output, _eos_control_v1_StartAgentResponse__Output>
   StopAgent: MethodDefinition<_eos_control_v1_StopAgentRequest, _eos_control_v1_StopAgentResponse, _eos_control_v1_StopAgentRequest__Output, _eos_control_v1_StopAgentResponse__Output>
