@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The eosd command: the only place that touches argv, env, signals, process.exit and the root logger.
+import { createInterface } from 'node:readline/promises';
 import { hideBin } from 'yargs/helpers';
 import { pino } from 'pino';
 import { runCli } from '../cli/main.js';
@@ -24,6 +25,17 @@ await runCli({
     process.on('SIGINT', handler);
     process.on('SIGTERM', handler);
   },
+  cwd: process.cwd(),
+  ask: process.stdin.isTTY
+    ? async (question) => {
+        const rl = createInterface({ input: process.stdin, output: process.stdout });
+        try {
+          return await rl.question(question);
+        } finally {
+          rl.close();
+        }
+      }
+    : undefined,
   exit: (code) => {
     exitCode = code;
     process.exit(code);
