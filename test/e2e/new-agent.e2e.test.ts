@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, readFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseManifest } from '@everythingos/proto';
-import { EXAMPLES, runEosd, tmpDir } from './helpers/daemon.js';
+import { EOSD_BIN, EXAMPLES, runEosd, tmpDir } from './helpers/daemon.js';
 
 const ROOT = join(EXAMPLES, '..');
 
@@ -66,5 +66,32 @@ describe('eosd new', () => {
     const missing = await runEosd(['new', 'quiet', '--dir', parent]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/EOS_INVALID_ARGUMENT: missing --description, --tier/);
+  });
+
+  const hasScript = spawnSync('script', ['--version']).status === 0;
+  if (!hasScript && process.env.CI === 'true') {
+    throw new Error('the interactive eosd new test needs script(1) (bsdutils) to get a terminal; .ci/run installs it');
+  }
+  it.skipIf(!hasScript)('asks for what is missing on a terminal, re-asks after an invalid answer and keeps typed-ahead lines', async () => {
+    const parent = await tmpDir();
+    // script(1) gives eosd a pseudo-terminal, so stdin.isTTY is true as for a person typing.
+    const child = spawn('script', ['-qec', `${process.execPath} ${EOSD_BIN} new --dir ${parent}`, '/dev/null'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+    child.stdin.write('door-opener\nshort\nOpens the garage door.\nhigh\nIt moves a real door.\n');
+    await expect.poll(() => out, { timeout: 20_000 }).toMatch(/next: cd /);
+    child.stdin.end();
+    await once(child, 'exit');
+    expect(out).toContain('the description needs at least 10 characters');
+    expect(out).toContain('Why does it need the high tier?');
+    const pkg = JSON.parse(await readFile(join(parent, 'door-opener', 'package.json'), 'utf8')) as { everythingos: unknown };
+    expect(parseManifest(pkg.everythingos, 'generated')).toMatchObject({
+      id: 'door-opener',
+      description: 'Opens the garage door.',
+      tier: 'high',
+      riskJustification: 'It moves a real door.',
+    });
   });
 });
