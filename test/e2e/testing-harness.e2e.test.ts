@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { startAgentHarness, type AgentHarnessOptions } from '@everythingos/sdk/testing';
@@ -67,7 +67,11 @@ describe('@everythingos/sdk/testing', () => {
   });
 
   it('reports an agent that fails to start with the daemon output and cleans up', async () => {
-    const h = startAgentHarness({ packageDir: fixtureAgent('crash-on-start'), startTimeoutMs: 20_000 });
-    await expect(h).rejects.toThrow(/eosd output/);
+    const root = await mkdtemp('/tmp/eosh-r-');
+    onTestFinished(() => rm(root, { recursive: true, force: true }));
+    await chmod(root, 0o711); // as root, eosd refuses state directories agent uids cannot traverse
+    const h = startAgentHarness({ packageDir: fixtureAgent('crash-on-start'), startTimeoutMs: 20_000, tmpRoot: root });
+    await expect(h).rejects.toThrow(/eosd output[\s\S]*crash on start, on purpose/);
+    expect(await readdir(root)).toEqual([]);
   });
 });

@@ -44,7 +44,10 @@ export interface AgentHarnessOptions {
   startTimeoutMs?: number;
   /** The daemon's log level. @defaultValue 'debug' */
   logLevel?: 'trace' | 'debug' | 'info' | 'warn' | 'error';
-  /** Parent of the harness's temp directory; keep it short (Unix socket paths are at most 107 bytes). @defaultValue '/tmp' */
+  /**
+   * Parent of the harness's temp directory; keep it short (Unix socket paths are at most 107 bytes).
+   * As root it must be traversable by other uids. @defaultValue '/tmp'
+   */
   tmpRoot?: string;
 }
 
@@ -415,6 +418,8 @@ export async function startAgentHarness(options: AgentHarnessOptions): Promise<A
     const exitedEarly = exited.then(() => {
       throw new EosError('EOS_UNAVAILABLE', `eosd exited during harness start (code ${child.exitCode}, signal ${child.signalCode})`);
     });
+    // Rejects whenever the daemon exits, also after a successful start; only the race above uses it.
+    exitedEarly.catch(() => undefined);
     const boot = async (): Promise<void> => {
       await waitUntil('supervisor ready', () => logLines.find((l) => l.msg === 'supervisor ready'), logWaiters, startTimeoutMs);
       if (isRoot) {
@@ -429,7 +434,6 @@ export async function startAgentHarness(options: AgentHarnessOptions): Promise<A
       await startAgent(manifest.id);
     };
     await Promise.race([boot(), exitedEarly]);
-    exitedEarly.catch(() => undefined);
   } catch (err) {
     const wrapped = withTail(err);
     await close();
