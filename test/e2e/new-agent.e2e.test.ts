@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, readFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { parseManifest } from '@everythingos/proto';
 import { EOSD_BIN, EXAMPLES, runEosd, tmpDir } from './helpers/daemon.js';
 
@@ -78,12 +78,18 @@ describe('eosd new', () => {
     const child = spawn('script', ['-qec', `${process.execPath} ${EOSD_BIN} new --dir ${parent}`, '/dev/null'], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
+    const exited = once(child, 'exit'); // script may exit as soon as eosd does: listen before anything else
+    onTestFinished(() => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+      }
+    });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
     child.stdin.write('door-opener\nshort\nOpens the garage door.\nhigh\nIt moves a real door.\n');
     await expect.poll(() => out, { timeout: 20_000 }).toMatch(/next: cd /);
     child.stdin.end();
-    await once(child, 'exit');
+    await exited;
     expect(out).toContain('the description needs at least 10 characters');
     expect(out).toContain('Why does it need the high tier?');
     const pkg = JSON.parse(await readFile(join(parent, 'door-opener', 'package.json'), 'utf8')) as { everythingos: unknown };
