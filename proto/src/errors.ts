@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   EOS_AGENT_FAILED: { grpc: Status.UNKNOWN, retryable: false },
   EOS_SHUTTING_DOWN: { grpc: Status.UNAVAILABLE, retryable: true },
   EOS_UNAVAILABLE: { grpc: Status.UNAVAILABLE, retryable: true },
+  EOS_DEADLINE_EXCEEDED: { grpc: Status.DEADLINE_EXCEEDED, retryable: true },
   EOS_UNIMPLEMENTED: { grpc: Status.UNIMPLEMENTED, retryable: false },
   EOS_EGRESS_BLOCKED: { grpc: Status.PERMISSION_DENIED, retryable: false },
   EOS_EGRESS_LIMIT_EXCEEDED: { grpc: Status.RESOURCE_EXHAUSTED, retryable: false },

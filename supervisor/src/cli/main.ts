@@ -13,6 +13,7 @@ import { runSanitize, secretsCommands } from './security-commands.js';
 import { SdNotifier } from '../systemd/sd-notifier.js';
 import { renderDoctor, runDoctor } from './doctor.js';
 import { agentJson, renderAgentsTable } from './format.js';
+import { runNewAgent, type Ask } from './new-agent.js';
 
 /** Exit status for configuration errors (sysexits.h EX_CONFIG). */
 export const EXIT_CONFIG = 78;
@@ -32,6 +33,10 @@ export interface CliIo {
   /** Resolves when the daemon should stop: first SIGINT/SIGTERM; a second one calls `force`. */
   onStopSignal: (graceful: (signal: string) => void, force: () => void) => void;
   exit: (code: number) => void;
+  /** Directory relative paths resolve against (`eosd new` writes there). */
+  cwd: string;
+  /** Asks the user a question; present only when stdin is an interactive terminal. */
+  ask?: Ask;
 }
 
 interface GlobalArgs {
@@ -212,6 +217,39 @@ export async function runCli(io: CliIo): Promise<void> {
       async (args) => {
         const report = await runDoctor(io.createLogger('silent', new LogTap(1)));
         io.out(args.json ? JSON.stringify(report) : renderDoctor(report));
+      },
+    )
+    .command(
+      'new [name]',
+      'create an agent package in the current directory (asks for what is missing on a terminal)',
+      (y: Argv) =>
+        y
+          .positional('name', { type: 'string', describe: 'agent id and package name, e.g. mail-triage' })
+          .option('description', { type: 'string', describe: 'what the agent does (at least 10 characters)' })
+          .option('tier', { type: 'string', describe: 'risk tier: low, medium or high' })
+          .option('risk-justification', { type: 'string', describe: 'why the agent needs its tier (required for high)' })
+          .option('dir', { type: 'string', describe: 'parent directory of the package (default: the current directory)' })
+          .option('sdk', { type: 'string', describe: 'dependency spec of @everythingos/sdk (default: ^<eosd version>)' })
+          .option('supervisor', { type: 'string', describe: 'dependency spec of @everythingos/supervisor (default: ^<eosd version>)' }),
+      async (args) => {
+        const created = await runNewAgent(
+          {
+            name: args.name as string | undefined,
+            description: args.description as string | undefined,
+            tier: args.tier as string | undefined,
+            riskJustification: args['risk-justification'] as string | undefined,
+            parentDir: resolve(io.cwd, (args.dir as string | undefined) ?? '.'),
+            sdkSpec: args.sdk as string | undefined,
+            supervisorSpec: args.supervisor as string | undefined,
+          },
+          io.ask,
+          io.err,
+        );
+        io.out(
+          args.json
+            ? JSON.stringify(created)
+            : [`created ${created.dir}:`, ...created.files.map((f) => `  ${f}`), '', `next: cd ${created.dir} && npm install && npm test`].join('\n'),
+        );
       },
     )
     .command('agents', 'manage agents', (y: Argv) =>
