@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +14,7 @@ async function listener(): Promise<{ socket: string; messages: string[] }> {
   const dir = await mkdtemp('/tmp/eosd-notify-');
   onTestFinished(() => rm(dir, { recursive: true, force: true }));
   const socket = join(dir, 'notify.sock');
-  const child = spawn('python3', [FAKE, socket], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3', [FAKE, socket], { stdio: ['ignore', 'pipe', 'inherit'] });
   onTestFinished(() => void child.kill('SIGKILL'));
   const messages: string[] = [];
   let buf = '';

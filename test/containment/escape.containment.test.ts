@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -52,6 +52,8 @@ async function runBattery(seatBelt: boolean): Promise<void> {
     delete process.env.EOSD_TEST_CANARY;
   });
   const d = await startDaemon({
+    // A HIGH agent needs a registered approver (preflight); this one never signs anything here.
+    approvals: { approvers: [{ id: 'battery', publicKey: randomBytes(32).toString('base64') }] },
     agents: [
       { id: 'talker', package: fixtureAgent('talker'), tier: 'low' },
       {

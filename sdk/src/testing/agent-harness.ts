@@ -231,6 +231,10 @@ export async function startAgentHarness(options: AgentHarnessOptions): Promise<A
       stateDir,
       runDir,
       logLevel: options.logLevel ?? 'debug',
+      // The test talks to its peer agent over a socket in this temp dir: no namespaces here (the
+      // agent keeps its own uid, no_new_privs and cgroups), and no fixed metrics port.
+      sandbox: { namespaces: false, homeQuota: false },
+      metrics: { listen: null },
       agents: [
         { id: HARNESS_PEER_ID, package: peerDir, tier: 'low', autostart: false, restart: 'temporary', rateLimit: { eventsPerSec: 1e6, burst: 1e6 } },
         {

@@ -186,7 +186,7 @@ export class AgentSandbox {
   /** Probes the host, plans the mode (missing layers are logged at warn) and writes the seccomp program. */
   static async create(opts: AgentSandboxOptions): Promise<AgentSandbox> {
     const probe = await probeSandbox({ logger: opts.logger });
-    const plan = planSandbox(probe, { logger: opts.logger });
+    const plan = planSandbox(probe, { logger: opts.logger, namespaces: opts.config.namespaces });
     const runtime = await detectNodeRuntime();
     let filterPath: string | null = null;
     if (plan.layers.seccomp.active && probe.seccompArch !== null) {

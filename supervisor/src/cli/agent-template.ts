@@ -165,7 +165,7 @@ describe('${t.name}', () => {
 }
 
 function devConfig(t: AgentTemplateInput): string {
-  return `${JSON.stringify({ dev: true, stateDir: '.eosd', agents: [{ id: t.name, package: '.', tier: t.tier }] }, null, 2)}\n`;
+  return `${JSON.stringify({ dev: true, stateDir: '.eosd', metrics: { listen: null }, agents: [{ id: t.name, package: '.', tier: t.tier }] }, null, 2)}\n`;
 }
 
 function readme(t: AgentTemplateInput): string {

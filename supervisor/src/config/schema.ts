@@ -60,6 +60,12 @@ const SandboxConfig = z.strictObject({
   allowDegradedHighTier: z.boolean().default(false),
   /** Give each agent a disk-capped home image (`limits.homeBytes`) when the host can (root, mkfs.ext4). @defaultValue true */
   homeQuota: z.boolean().default(true),
+  /**
+   * `false` runs agents without bubblewrap's namespaces and seccomp: own uid, no capabilities,
+   * no_new_privs and cgroups stay, but the host filesystem and network are visible. For the SDK's
+   * testing harness only; `eosd doctor` and the logs say so, and HIGH agents refuse to start. @defaultValue true
+   */
+  namespaces: z.boolean().default(true),
 });
 
 /** One agent the daemon runs. */

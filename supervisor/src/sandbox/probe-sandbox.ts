@@ -199,7 +199,11 @@ export interface SandboxPlan {
   probe: SandboxProbe;
 }
 
-function chooseMode(p: SandboxProbe): SandboxMode {
+function chooseMode(p: SandboxProbe, namespaces: boolean): SandboxMode {
+  if (!namespaces) {
+    // The operator asked for no namespaces (the testing harness): keep what needs none.
+    return p.isRoot && p.setprivPath !== null ? 'uid-only' : 'process';
+  }
   const canSeccomp = p.seccompArch !== null && p.kernelSeccomp;
   if (p.isRoot && p.setprivPath !== null && p.bwrap !== null && p.usernsUsable) {
     return 'userns';
@@ -222,8 +226,8 @@ function chooseMode(p: SandboxProbe): SandboxMode {
  * lists every layer's state. Logs each missing required layer at warn (once per call: call it once
  * at daemon start).
  */
-export function planSandbox(probe: SandboxProbe, options: { logger: Logger }): SandboxPlan {
-  const mode = chooseMode(probe);
+export function planSandbox(probe: SandboxProbe, options: { logger: Logger; namespaces?: boolean }): SandboxPlan {
+  const mode = chooseMode(probe, options.namespaces !== false);
   const bw = mode === 'userns' || mode === 'root-bwrap' || mode === 'rootless-bwrap';
   const rootDrop = mode === 'userns' || mode === 'root-bwrap' || mode === 'uid-only';
   const seccomp = bw && probe.seccompArch !== null && probe.kernelSeccomp;

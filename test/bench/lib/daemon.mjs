@@ -27,7 +27,7 @@ export async function startDaemon(config, { extraEnv = {}, nodeArgs = [], readyT
   const stateDir = join(dir, 's');
   const runDir = join(dir, 'r');
   const configPath = join(dir, 'eosd.json');
-  await writeFile(configPath, JSON.stringify({ dev: !IS_ROOT, stateDir, runDir, logLevel: 'info', ...config }));
+  await writeFile(configPath, JSON.stringify({ dev: !IS_ROOT, stateDir, runDir, logLevel: 'info', metrics: { listen: null }, ...config }));
   const proc = spawnNdjson(process.execPath, [...nodeArgs, EOSD_BIN, 'start', '--config', configPath], {
     env: { ...process.env, ...extraEnv },
     cwd: dir,

@@ -113,7 +113,10 @@ export async function runEosd(args: string[], timeoutMs = 30_000): Promise<{ cod
 export async function startDaemon(config: DaemonConfigInput, opts: { waitReady?: boolean } = {}): Promise<RunningDaemon> {
   const dir = await tmpDir();
   const configPath = join(dir, 'eosd.json');
-  await writeFile(configPath, JSON.stringify({ dev: true, stateDir: join(dir, 's'), runDir: join(dir, 'r'), ...config }));
+  await writeFile(
+    configPath,
+    JSON.stringify({ dev: true, stateDir: join(dir, 's'), runDir: join(dir, 'r'), metrics: { listen: '127.0.0.1:0' }, ...config }),
+  );
   const child = spawn(process.execPath, [EOSD_BIN, 'start', '--config', configPath], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, EOSD_LOG_LEVEL: 'debug' },
