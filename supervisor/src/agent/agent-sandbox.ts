@@ -152,6 +152,13 @@ export interface AgentLaunch {
  * the fixed fallback order, writes the generated seccomp program, and turns each agent start
  * into a sandbox command with per-agent cgroups, a capped home and exit classification.
  */
+/**
+ * CFS period of agent cgroups, µs. With the kernel's default 100 ms period a throttled agent can
+ * hold a core for its whole quota (e.g. 50 ms) at once and stall its neighbours' latency by that
+ * much; a 10 ms period caps such a burst at a tenth, at a negligible scheduling cost.
+ */
+const AGENT_CPU_PERIOD_US = 10_000;
+
 export class AgentSandbox {
   readonly plan: SandboxPlan;
   readonly #runtime: NodeRuntime;
@@ -287,6 +294,7 @@ export class AgentSandbox {
             memoryBytes: spec.limits.memoryBytes,
             pidsMax: spec.limits.pids,
             cpuQuotaPercent: spec.limits.cpuPercent,
+            cpuPeriodUs: AGENT_CPU_PERIOD_US,
           });
     for (const p of cgroup?.paths ?? []) {
       this.#cgroupDirs.add(dirname(p));
