@@ -48,6 +48,7 @@ export default tseslint.config(
           paths: [
             { name: '@everythingos/sdk', message: 'the supervisor never loads agent code or the SDK; agents are reached through their socket' },
             { name: '@everythingos/agent-host', message: 'the supervisor spawns agent-host, it never imports it' },
+            { name: '@everythingos/ebpf-helper', message: 'the supervisor spawns the ebpf helper, it never imports it' },
           ],
           patterns: [{ group: ['@everythingos/*/src/*', '@everythingos/*/dist/*'], message: 'import a package through its exports map' }],
         },

@@ -1,6 +1,6 @@
 // Checks the package graph of STYLE.md §1: internal deps are workspace:*, mirrored by tsconfig
 // references, and only along allowed edges. The supervisor's dependency on agent-host is an
-// asset edge: it spawns agent-host's bin and never imports it (ESLint forbids the import).
+// asset edge: it spawns agent-host's and ebpf-helper's bins and never imports them (ESLint forbids it).
 import { readFileSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,7 @@ const ALLOWED = {
   'examples/heartbeat': ['sdk'],
   'examples/soc-triage': ['sdk'],
 };
-const ASSET_DEPS = { supervisor: ['agent-host'] };
+const ASSET_DEPS = { supervisor: ['agent-host', 'ebpf-helper'] };
 const byName = {};
 for (const dir of Object.keys(ALLOWED)) {
   byName[JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8')).name] = dir;

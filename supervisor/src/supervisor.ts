@@ -24,6 +24,7 @@ import { DaemonMetrics } from './metrics/daemon-metrics.js';
 import { startMetricsServer } from './metrics/metrics-server.js';
 import { createServices, ledgerDirs, type SecurityServices } from './services.js';
 import { queryLedger } from './ledger/index.js';
+import { startKernelWatch } from './kernel-watch.js';
 import type { RunnerEvent } from './agent/agent-runner.js';
 import type { AgentState } from './agent/agent-state.js';
 
@@ -184,6 +185,7 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
   const hostPkgDir = dirname(dirname(dirname(hostPath)));
   const startedAtMs = Date.now();
   const runners = new Map<string, AgentRunner>();
+  const agentByUid = new Map<number, string>();
   const servers: AgentServer[] = [];
   const auditDir = ledgerDirs(config.stateDir).audit;
   const safety = await createSafetyControls({
@@ -219,6 +221,9 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
   async function prepareAgent(spec: AgentSpec, pkg: AgentPackage): Promise<AgentRunner> {
     const paths = agentPaths(config.runDir, config.stateDir, spec.id);
     const uid = uids === undefined ? undefined : await uids.uidFor(spec.id);
+    if (uid !== undefined) {
+      agentByUid.set(uid, spec.id);
+    }
     const owner = uid === undefined ? undefined : { uid, gid: uid };
     await ensureDir(paths.socketDir, isRoot ? 0o750 : 0o700, owner === undefined ? undefined : { uid: 0, gid: owner.gid });
     await ensureDir(paths.stateDir, dirMode);
@@ -391,6 +396,19 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
     log.info({ url: metricsServer.url }, 'metrics listening');
   }
 
+  const helper = await startKernelWatch({
+    config,
+    services,
+    bus,
+    log,
+    isRoot,
+    agentForUid: (uid) => agentByUid.get(uid),
+    tierOf: (id) => runners.get(id)?.spec.tier,
+    onKernelAlarm: (agentId, tier, alarm) => {
+      void safety.quarantine.onKernelAlarm(agentId, tier, alarm).catch((err: unknown) => log.error({ err, agentId }, 'kernel-alarm quarantine failed'));
+    },
+  });
+
   let stopping: Promise<void> | undefined;
   return {
     controlSocketPath,
@@ -425,6 +443,7 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
         await Promise.all([...runners.values()].map((r) => r.close(reason)));
         await Promise.all(servers.map((s) => s.close()));
         await sandbox.close();
+        await helper?.stop();
         await control.close();
         await metricsServer?.close();
         await services.close();

@@ -1,7 +1,19 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { EOSD_BIN, EXAMPLES, runEosd, startDaemon } from './helpers/daemon.js';
+import { EOSD_BIN, EXAMPLES, runEosd, startDaemon, tmpDir } from './helpers/daemon.js';
+
+const has = (cmd: string): boolean => spawnSync(cmd, ['--version']).status === 0;
+if (process.env.CI && (!has('promtool') || !has('systemd-analyze'))) {
+  throw new Error('CI must provide promtool (prometheus) and systemd-analyze (systemd)');
+}
+
+function run(cmd: string, args: string[], stdin = ''): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(cmd, args, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }));
+    child.stdin?.end(stdin);
+  });
+}
 
 const demoAgents = [
   { id: 'ping', package: join(EXAMPLES, 'ping'), tier: 'low' as const },
@@ -25,5 +37,28 @@ describe('eosd logs', () => {
     follow.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
     await expect.poll(() => out.split('\n').some((l) => l.includes('"msg":"ping received"')), { timeout: 10_000 }).toBe(true);
     expect(out.trim().split('\n').every((l) => (JSON.parse(l) as { agentId: string }).agentId === 'heartbeat')).toBe(true);
+  });
+});
+
+describe('metrics and the service unit', () => {
+  it.skipIf(!has('promtool'))('serves a valid Prometheus exposition with per-agent state, bus and ledger metrics', async () => {
+    const d = await startDaemon({ agents: demoAgents });
+    await d.out.waitFor((l) => l.agentId === 'ping' && l.msg === 'pong received');
+    const url = (await d.client.getStatus()).metricsUrl;
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    const text = await (await fetch(url)).text();
+    expect(text).toMatch(/^eosd_agent_up\{agent_id="ping"\} 1$/m);
+    expect(text).toMatch(/^eosd_events_published_total\{agent_id="ping"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^eosd_ledger_records_total\{stream="audit"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^eosd_sandbox_layer_active\{layer="seccomp"\} [01]$/m);
+    expect(await run('promtool', ['check', 'metrics'], text)).toEqual({ code: 0, out: '' });
+  });
+
+  it.skipIf(!has('systemd-analyze'))('installs a unit that systemd-analyze verifies without a warning', async () => {
+    const dir = await tmpDir();
+    const unit = join(dir, 'eosd.service');
+    const res = await runEosd(['service', 'install', '--out', unit]);
+    expect(res.code).toBe(0);
+    expect(await run('systemd-analyze', ['verify', '--man=no', unit])).toEqual({ code: 0, out: '' });
   });
 });

@@ -11,6 +11,12 @@ import { formatLogLine } from './format-log.js';
 import { ledgerCommands } from './ledger-commands.js';
 import { runSanitize, secretsCommands } from './security-commands.js';
 import { SdNotifier } from '../systemd/sd-notifier.js';
+import { renderServiceUnit } from '../systemd/service-unit.js';
+import { writeFileAtomic } from '../state/atomic-write.js';
+import { fileURLToPath } from 'node:url';
+
+/** The eosd entry script, for ExecStart (node + script: no reliance on a bin shim in PATH). */
+const EOSD_SCRIPT = fileURLToPath(new URL('../bin/eosd.js', import.meta.url));
 import { renderDoctor, runDoctor } from './doctor.js';
 import { agentJson, renderAgentsTable } from './format.js';
 import { runNewAgent, type Ask } from './new-agent.js';
@@ -203,6 +209,23 @@ export async function runCli(io: CliIo): Promise<void> {
         ),
     )
     .command('ledger', 'verify and inspect the ledgers (offline: reads the files)', (y: Argv) => ledgerCommands(y, io))
+    .command('service', 'the systemd unit', (y: Argv) =>
+      y
+        .command('unit', 'print eosd.service with ExecStart pointing at this eosd', (yy: Argv) => yy, async () => {
+          io.out(await renderServiceUnit(`${process.execPath} ${EOSD_SCRIPT}`));
+        })
+        .command(
+          'install',
+          'write eosd.service (default /etc/systemd/system/eosd.service); then: systemctl daemon-reload && systemctl enable --now eosd',
+          (yy: Argv) => yy.option('out', { type: 'string', default: '/etc/systemd/system/eosd.service' }),
+          async (args) => {
+            const out = String(args.out);
+            await writeFileAtomic(out, await renderServiceUnit(`${process.execPath} ${EOSD_SCRIPT}`), 0o644);
+            io.out(`wrote ${out}; next: systemctl daemon-reload && systemctl enable --now eosd`);
+          },
+        )
+        .demandCommand(1, 'name a service subcommand: unit, install'),
+    )
     .command(
       'sanitize',
       'read text on stdin and print the sanitizer result as JSON',

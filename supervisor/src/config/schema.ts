@@ -193,6 +193,23 @@ export const DaemonConfigSchema = z
       .prefault({}),
     sandbox: SandboxConfig.prefault({}),
     approvals: ApprovalsConfig.prefault({}),
+    /** The eBPF helper: Glasswally ingestion (`tail`) and/or kernel watch of agents (`kernel`). */
+    ebpf: z
+      .strictObject({
+        /** `off`, `tail` (reads a Glasswally output directory; unprivileged) or `kernel` (bpftrace; root). @defaultValue off */
+        mode: z.enum(['off', 'tail', 'kernel']).default('off'),
+        /** Glasswally output directory (tail mode). */
+        glasswallyDir: z.string().min(1).optional(),
+        /** Vault secret holding the HMAC key of the signed IOC feed (tail mode). */
+        feedKeySecret: z.string().min(1).optional(),
+        /** uid the tail-mode helper runs as when eosd is root. @defaultValue uidRange.start - 1 */
+        helperUid: z.number().int().min(1000).optional(),
+        /** SOC alerts per minute before non-critical ones are dropped (all are counted). @defaultValue 60 */
+        alertsPerMinute: z.number().int().positive().default(60),
+        /** Quarantine an agent on a CRITICAL kernel event (tiers per approvals.quarantineOnKernelAlarm). @defaultValue false */
+        quarantineOnCritical: z.boolean().default(false),
+      })
+      .prefault({}),
     agents: z.array(AgentSpecSchema).default([]),
   })
   .superRefine((c, ctx) => {

@@ -49,6 +49,7 @@ export type VaultAuditEvent =
       expiresAt: number;
     }
   | { type: 'vault.use'; at: number; credentialRef: string; agentId: string; name: string; host: string }
+  | { type: 'vault.internal-use'; at: number; name: string; purpose: string }
   | { type: 'vault.expire'; at: number; credentialRef: string; agentId: string; name: string; host: string }
   | {
       type: 'vault.revoke';
@@ -320,6 +321,20 @@ export class Vault {
       await this.#deps.audit({ type: 'vault.secret-delete', at: this.#now(), name });
     }
     return existed;
+  }
+
+  /**
+   * A copy of a secret for one of the supervisor's own checks (e.g. the HMAC key that verifies the
+   * Glasswally feed), never for an agent. Audited as `vault.internal-use` with the purpose.
+   * @returns undefined when no such secret is stored.
+   */
+  async secretForSupervisor(name: string, purpose: string): Promise<Buffer | undefined> {
+    const secret = this.#secrets.get(name);
+    if (secret === undefined) {
+      return undefined;
+    }
+    await this.#deps.audit({ type: 'vault.internal-use', at: this.#now(), name, purpose });
+    return Buffer.from(secret);
   }
 
   /** Names of the stored secrets, sorted. */
