@@ -36,6 +36,8 @@ export interface SupervisorOptions {
   logger: Logger;
   /** Where `eosd logs` reads recent and new lines from; the root logger must write to it too. */
   logTap?: LogTap;
+  /** Re-reads the config for `eosd reload` / SIGHUP (the file and the command-line overrides). */
+  reloadConfig?: () => Promise<DaemonConfig>;
   /** Operator override (`--accept-ledger-reset`): start although a ledger is missing or regressed. */
   acceptLedgerReset?: boolean;
   metrics?: DaemonMetrics;
@@ -55,6 +57,8 @@ export interface Supervisor {
   readonly services: SecurityServices;
   /** URL of the /metrics endpoint, when enabled. */
   readonly metricsUrl: string | undefined;
+  /** Applies a re-read config's agent list (SIGHUP, `eosd reload`). */
+  reload(): Promise<controlV1.ReloadResponse>;
   /** Whether the daemon is healthy enough to ping the service watchdog. */
   health(): Promise<{ healthy: boolean; reason?: string }>;
 }
@@ -186,7 +190,9 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
   const startedAtMs = Date.now();
   const runners = new Map<string, AgentRunner>();
   const agentByUid = new Map<number, string>();
-  const servers: AgentServer[] = [];
+  const servers = new Map<string, AgentServer>();
+  /** What each agent was prepared from, to tell a changed agent on reload. */
+  const preparedFrom = new Map<string, string>();
   const auditDir = ledgerDirs(config.stateDir).audit;
   const safety = await createSafetyControls({
     config,
@@ -213,7 +219,7 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
       runners.set(spec.id, runner);
     }
   } catch (err) {
-    await Promise.all(servers.map((s) => s.close()));
+    await Promise.all([...servers.values()].map((s) => s.close()));
     await services.close();
     throw err;
   }
@@ -253,7 +259,8 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
       agentLog,
     });
     services.egress.setAgentPolicy(spec.id, { allowedHosts: [...pkg.manifest.egress.allowedHosts] });
-    servers.push(server);
+    servers.set(spec.id, server);
+    preparedFrom.set(spec.id, JSON.stringify({ spec, manifest: pkg.manifest, entryPath: pkg.entryPath }));
     await server.listen();
     await chmod(paths.socketPath, 0o600);
     if (owner !== undefined) {
@@ -289,6 +296,74 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
         ? { onGiveUp: () => safety.quarantineInBackground(spec.id, 'restart intensity exceeded', 'restart-policy') }
         : {}),
     });
+  }
+
+  /** Removes an agent entirely: process, socket, bus registration, egress policy. */
+  async function retire(id: string, reason: string): Promise<void> {
+    await runners.get(id)?.close(reason);
+    await servers.get(id)?.close();
+    runners.delete(id);
+    servers.delete(id);
+    preparedFrom.delete(id);
+    bus.unregisterAgent(id);
+    services.egress.removeAgentPolicy(id);
+  }
+
+  let reloading: Promise<controlV1.ReloadResponse> | undefined;
+  async function reload(): Promise<controlV1.ReloadResponse> {
+    if (opts.reloadConfig === undefined) {
+      throw new EosError('EOS_UNIMPLEMENTED', 'this daemon was started without a config file to reload');
+    }
+    const next = await opts.reloadConfig();
+    const nextPackages = await loadAgentPackages(next);
+    const restartRequired = (Object.keys(next) as (keyof DaemonConfig)[]).filter(
+      (k) => k !== 'agents' && k !== 'source' && JSON.stringify(next[k]) !== JSON.stringify(config[k]),
+    );
+    if (restartRequired.length > 0) {
+      log.warn({ keys: restartRequired }, 'daemon settings changed; restart eosd to apply them (agents are reloaded now)');
+    }
+    const wanted = new Map(next.agents.map((a) => [a.id, a]));
+    const result: controlV1.ReloadResponse = { added: [], removed: [], changed: [], unchanged: [], restartRequired };
+    for (const id of [...runners.keys()]) {
+      if (!wanted.has(id)) {
+        await retire(id, 'removed from the config');
+        result.removed?.push(id);
+      }
+    }
+    for (const spec of next.agents) {
+      const pkg = nextPackages.get(spec.id);
+      if (pkg === undefined) {
+        continue;
+      }
+      const fingerprint = JSON.stringify({ spec, manifest: pkg.manifest, entryPath: pkg.entryPath });
+      const existing = preparedFrom.get(spec.id);
+      if (existing === fingerprint) {
+        result.unchanged?.push(spec.id);
+        continue;
+      }
+      if (existing !== undefined) {
+        await retire(spec.id, 'changed in the config');
+        result.changed?.push(spec.id);
+      } else {
+        result.added?.push(spec.id);
+      }
+      const r = await prepareAgent(spec, pkg);
+      runners.set(spec.id, r);
+      if (spec.autostart) {
+        r.start().catch((err: unknown) => log.error({ err, agentId: spec.id, code: isEosError(err) ? err.code : undefined }, 'agent failed to start'));
+      }
+    }
+    log.info({ ...result }, 'config reloaded');
+    void services.audit('daemon.reload', undefined, { ...result });
+    return result;
+  }
+
+  /** One reload at a time: a second request while one runs gets the same result. */
+  function reloadOnce(): Promise<controlV1.ReloadResponse> {
+    reloading ??= reload().finally(() => {
+      reloading = undefined;
+    });
+    return reloading;
   }
 
   async function guardedStart(id: string, op: (r: AgentRunner) => Promise<void>): Promise<controlV1.AgentInfo> {
@@ -357,6 +432,7 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
         return { agent: toInfo(await r.snapshot()), snapshotDir };
       },
       ...(opts.logTap === undefined ? {} : { logTap: opts.logTap }),
+      reload: reloadOnce,
     },
     log.child({ unit: 'control' }),
   );
@@ -415,6 +491,7 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
     bus,
     services,
     metricsUrl: metricsServer?.url,
+    reload: reloadOnce,
     async health() {
       if (services.auditLedger.degraded || services.decisionLedger.degraded) {
         return { healthy: false, reason: 'ledger degraded' };
@@ -441,7 +518,7 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
         control.setServing(false);
         await safety.approvals.close(reason);
         await Promise.all([...runners.values()].map((r) => r.close(reason)));
-        await Promise.all(servers.map((s) => s.close()));
+        await Promise.all([...servers.values()].map((s) => s.close()));
         await sandbox.close();
         await helper?.stop();
         await control.close();

@@ -1,4 +1,5 @@
 import { execFile, spawn, spawnSync } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { EOSD_BIN, EXAMPLES, runEosd, startDaemon, tmpDir } from './helpers/daemon.js';
@@ -60,5 +61,34 @@ describe('metrics and the service unit', () => {
     const res = await runEosd(['service', 'install', '--out', unit]);
     expect(res.code).toBe(0);
     expect(await run('systemd-analyze', ['verify', '--man=no', unit])).toEqual({ code: 0, out: '' });
+  });
+});
+
+describe('reload', () => {
+  it('applies a changed agent list on eosd reload and on SIGHUP without touching unchanged agents', async () => {
+    const d = await startDaemon({ agents: [demoAgents[0]!] });
+    const configPath = join(d.dir, 'eosd.json');
+    const base = JSON.parse(await readFile(configPath, 'utf8')) as Record<string, unknown>;
+    const pingBefore = await d.client.getAgent('ping');
+
+    await writeFile(configPath, JSON.stringify({ ...base, agents: demoAgents }));
+    const res = await runEosd(['reload', '--json', '--socket', d.controlSocket]);
+    expect(res.code).toBe(0);
+    expect(JSON.parse(res.stdout)).toMatchObject({ added: ['heartbeat'], removed: [], changed: [], unchanged: ['ping'] });
+    await expect.poll(async () => (await d.client.getAgent('heartbeat')).state, { timeout: 20_000 }).toBe('running');
+    expect((await d.client.getAgent('ping')).pid).toBe(pingBefore.pid);
+
+    await writeFile(configPath, JSON.stringify({ ...base, agents: [{ ...demoAgents[1]!, stopGraceMs: 1_000 }] }));
+    d.child.kill('SIGHUP');
+    await d.out.waitFor((l) => l.msg === 'config reloaded' && Array.isArray(l.removed) && (l.removed as string[]).includes('ping'));
+    expect((await d.client.listAgents()).map((a) => a.id)).toEqual(['heartbeat']);
+    expect(d.out.lines.find((l) => l.msg === 'config reloaded' && Array.isArray(l.changed) && (l.changed as string[]).includes('heartbeat'))).toBeDefined();
+    await expect.poll(async () => (await d.client.getAgent('heartbeat')).state, { timeout: 20_000 }).toBe('running');
+
+    await writeFile(configPath, JSON.stringify({ ...base, agents: [{ id: 'broken', package: join(d.dir, 'nope'), tier: 'low' }] }));
+    const bad = await runEosd(['reload', '--socket', d.controlSocket]);
+    expect(bad.code).toBe(78);
+    expect(bad.stderr).toContain('EOS_CONFIG_INVALID');
+    expect((await d.client.listAgents()).map((a) => a.id)).toEqual(['heartbeat']);
   });
 });

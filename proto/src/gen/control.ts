@@ -23,6 +23,8 @@ import type { ListApprovalsRequest as _eos_control_v1_ListApprovalsRequest, List
 import type { ListApprovalsResponse as _eos_control_v1_ListApprovalsResponse, ListApprovalsResponse__Output as _eos_control_v1_ListApprovalsResponse__Output } from './eos/control/v1/ListApprovalsResponse.js';
 import type { QuarantineAgentRequest as _eos_control_v1_QuarantineAgentRequest, QuarantineAgentRequest__Output as _eos_control_v1_QuarantineAgentRequest__Output } from './eos/control/v1/QuarantineAgentRequest.js';
 import type { QuarantineAgentResponse as _eos_control_v1_QuarantineAgentResponse, QuarantineAgentResponse__Output as _eos_control_v1_QuarantineAgentResponse__Output } from './eos/control/v1/QuarantineAgentResponse.js';
+import type { ReloadRequest as _eos_control_v1_ReloadRequest, ReloadRequest__Output as _eos_control_v1_ReloadRequest__Output } from './eos/control/v1/ReloadRequest.js';
+import type { ReloadResponse as _eos_control_v1_ReloadResponse, ReloadResponse__Output as _eos_control_v1_ReloadResponse__Output } from './eos/control/v1/ReloadResponse.js';
 import type { RestartAgentRequest as _eos_control_v1_RestartAgentRequest, RestartAgentRequest__Output as _eos_control_v1_RestartAgentRequest__Output } from './eos/control/v1/RestartAgentRequest.js';
 import type { RestartAgentResponse as _eos_control_v1_RestartAgentResponse, RestartAgentResponse__Output as _eos_control_v1_RestartAgentResponse__Output } from './eos/control/v1/RestartAgentResponse.js';
 import type { StartAgentRequest as _eos_control_v1_StartAgentRequest, StartAgentRequest__Output as _eos_control_v1_StartAgentRequest__Output } from './eos/control/v1/StartAgentRequest.js';
@@ -60,6 +62,8 @@ export interface ProtoGrpcType {
         ListApprovalsResponse: MessageTypeDefinition<_eos_control_v1_ListApprovalsResponse, _eos_control_v1_ListApprovalsResponse__Output>
         QuarantineAgentRequest: MessageTypeDefinition<_eos_control_v1_QuarantineAgentRequest, _eos_control_v1_QuarantineAgentRequest__Output>
         QuarantineAgentResponse: MessageTypeDefinition<_eos_control_v1_QuarantineAgentResponse, _eos_control_v1_QuarantineAgentResponse__Output>
+        ReloadRequest: MessageTypeDefinition<_eos_control_v1_ReloadRequest, _eos_control_v1_ReloadRequest__Output>
+        ReloadResponse: MessageTypeDefinition<_eos_control_v1_ReloadResponse, _eos_control_v1_ReloadResponse__Output>
         RestartAgentRequest: MessageTypeDefinition<_eos_control_v1_RestartAgentRequest, _eos_control_v1_RestartAgentRequest__Output>
         RestartAgentResponse: MessageTypeDefinition<_eos_control_v1_RestartAgentResponse, _eos_control_v1_RestartAgentResponse__Output>
         StartAgentRequest: MessageTypeDefinition<_eos_control_v1_StartAgentRequest, _eos_control_v1_StartAgentRequest__Output>

@@ -27,6 +27,9 @@ await runCli({
     }
     return Buffer.concat(chunks);
   },
+  onReloadSignal: (reload) => {
+    process.on('SIGHUP', () => reload());
+  },
   onStopSignal: (graceful, force) => {
     let count = 0;
     const handler = (signal: NodeJS.Signals): void => {

@@ -12,6 +12,7 @@ export interface ControlClient {
   startAgent(id: string): Promise<controlV1.AgentInfo__Output>;
   stopAgent(id: string): Promise<controlV1.AgentInfo__Output>;
   restartAgent(id: string): Promise<controlV1.AgentInfo__Output>;
+  reload(): Promise<controlV1.ReloadResponse__Output>;
   /** Calls `onLine` with every log line; resolves when the stream ends (never, with follow). */
   streamLogs(req: controlV1.StreamLogsRequest, onLine: (json: string) => void): Promise<void>;
   listApprovals(): Promise<controlV1.ApprovalInfo__Output[]>;
@@ -80,6 +81,7 @@ export function createControlClient(socketPath: string): ControlClient {
       call(client.clearEmergencyStop as Method<controlV1.ClearEmergencyStopRequest, controlV1.ClearEmergencyStopResponse__Output>, {}),
     quarantineAgent: (id, reason) =>
       call(client.quarantineAgent as Method<controlV1.QuarantineAgentRequest, controlV1.QuarantineAgentResponse__Output>, { id, reason }),
+    reload: () => call(client.reload as Method<controlV1.ReloadRequest, controlV1.ReloadResponse__Output>, {}),
     close: () => client.close(),
   };
 }

@@ -36,6 +36,8 @@ export interface CliIo {
   isTty: boolean;
   /** All of standard input (for `eosd sanitize` and `eosd secrets set`). */
   readStdin: () => Promise<Buffer>;
+  /** Calls `reload` on SIGHUP. */
+  onReloadSignal: (reload: () => void) => void;
   /** Resolves when the daemon should stop: first SIGINT/SIGTERM; a second one calls `force`. */
   onStopSignal: (graceful: (signal: string) => void, force: () => void) => void;
   exit: (code: number) => void;
@@ -118,7 +120,12 @@ export async function runCli(io: CliIo): Promise<void> {
         const config = args['allow-degraded-sandbox'] === true ? { ...loaded, sandbox: { ...loaded.sandbox, allowDegradedHighTier: true } } : loaded;
         const logTap = new LogTap();
         const logger = io.createLogger(io.env.EOSD_LOG_LEVEL ?? config.logLevel, logTap);
-        const sup = await createSupervisor({ config, logger, logTap, acceptLedgerReset: Boolean(args['accept-ledger-reset']) });
+        const reloadConfig = async (): Promise<typeof config> => {
+          const again =
+            configPath === undefined ? parseConfig({}, '(no config file)', process.cwd(), overrides) : await loadConfig(configPath, overrides);
+          return args['allow-degraded-sandbox'] === true ? { ...again, sandbox: { ...again.sandbox, allowDegradedHighTier: true } } : again;
+        };
+        const sup = await createSupervisor({ config, logger, logTap, acceptLedgerReset: Boolean(args['accept-ledger-reset']), reloadConfig });
         const log = logger.child({ component: 'supervisor' });
         const notifier = new SdNotifier({ env: io.env, logger: log });
         let stopped = false;
@@ -148,6 +155,16 @@ export async function runCli(io: CliIo): Promise<void> {
         // Readiness only now: control socket, ledgers and the configured agents are up.
         await notifier.ready(`${config.agents.length} agent(s) configured`);
         notifier.startWatchdog(() => sup.health());
+        io.onReloadSignal(() => {
+          void notifier.reloading();
+          sup.reload().then(
+            () => notifier.ready('reloaded'),
+            (err: unknown) => {
+              log.error({ err, code: isEosError(err) ? err.code : undefined }, 'reload failed; the running agents are unchanged');
+              return notifier.ready('reload failed');
+            },
+          );
+        });
         await done;
       },
     )
@@ -207,6 +224,26 @@ export async function runCli(io: CliIo): Promise<void> {
             io.out(io.isTty ? formatLogLine(line) : line),
           ),
         ),
+    )
+    .command(
+      'reload',
+      're-read the config: start new agents, stop removed ones, restart changed ones (also on SIGHUP)',
+      (y: Argv) => y,
+      (args) =>
+        withClient(args, async (c) => {
+          const r = await c.reload();
+          io.out(
+            (args as GlobalArgs).json
+              ? JSON.stringify(r)
+              : [
+                  `added: ${r.added.join(', ') || '-'}`,
+                  `removed: ${r.removed.join(', ') || '-'}`,
+                  `changed: ${r.changed.join(', ') || '-'}`,
+                  `unchanged: ${r.unchanged.join(', ') || '-'}`,
+                  ...(r.restartRequired.length > 0 ? [`restart eosd to apply: ${r.restartRequired.join(', ')}`] : []),
+                ].join('\n'),
+          );
+        }),
     )
     .command('ledger', 'verify and inspect the ledgers (offline: reads the files)', (y: Argv) => ledgerCommands(y, io))
     .command('service', 'the systemd unit', (y: Argv) =>

@@ -15,6 +15,8 @@ export interface ControlBackend {
   start(id: string): Promise<controlV1.AgentInfo>;
   stop(id: string): Promise<controlV1.AgentInfo>;
   restart(id: string): Promise<controlV1.AgentInfo>;
+  /** Re-reads the config and applies the agent list. Absent = EOS_UNIMPLEMENTED. */
+  reload?(): Promise<controlV1.ReloadResponse>;
   /** Recent and new log lines; absent when the daemon was started without a tap. */
   logTap?: LogTap;
   /** Pending (then recently decided) approvals. Absent = EOS_UNIMPLEMENTED. */
@@ -96,6 +98,7 @@ export class ControlServer {
       RestartAgent: unary(log, 'RestartAgent', async (req: controlV1.RestartAgentRequest__Output) => ({
         agent: await backend.restart(requireId(req.id)),
       })),
+      Reload: unary(log, 'Reload', () => need(backend.reload, 'reload').call(backend)),
       StreamLogs: (call: ServerWritableStream<controlV1.StreamLogsRequest__Output, controlV1.StreamLogsResponse>) => {
         const tap = backend.logTap;
         if (tap === undefined) {

@@ -19,6 +19,8 @@ import type { ListApprovalsRequest as _eos_control_v1_ListApprovalsRequest, List
 import type { ListApprovalsResponse as _eos_control_v1_ListApprovalsResponse, ListApprovalsResponse__Output as _eos_control_v1_ListApprovalsResponse__Output } from '../../../eos/control/v1/ListApprovalsResponse.js';
 import type { QuarantineAgentRequest as _eos_control_v1_QuarantineAgentRequest, QuarantineAgentRequest__Output as _eos_control_v1_QuarantineAgentRequest__Output } from '../../../eos/control/v1/QuarantineAgentRequest.js';
 import type { QuarantineAgentResponse as _eos_control_v1_QuarantineAgentResponse, QuarantineAgentResponse__Output as _eos_control_v1_QuarantineAgentResponse__Output } from '../../../eos/control/v1/QuarantineAgentResponse.js';
+import type { ReloadRequest as _eos_control_v1_ReloadRequest, ReloadRequest__Output as _eos_control_v1_ReloadRequest__Output } from '../../../eos/control/v1/ReloadRequest.js';
+import type { ReloadResponse as _eos_control_v1_ReloadResponse, ReloadResponse__Output as _eos_control_v1_ReloadResponse__Output } from '../../../eos/control/v1/ReloadResponse.js';
 import type { RestartAgentRequest as _eos_control_v1_RestartAgentRequest, RestartAgentRequest__Output as _eos_control_v1_RestartAgentRequest__Output } from '../../../eos/control/v1/RestartAgentRequest.js';
 import type { RestartAgentResponse as _eos_control_v1_RestartAgentResponse, RestartAgentResponse__Output as _eos_control_v1_RestartAgentResponse__Output } from '../../../eos/control/v1/RestartAgentResponse.js';
 import type { StartAgentRequest as _eos_control_v1_StartAgentRequest, StartAgentRequest__Output as _eos_control_v1_StartAgentRequest__Output } from '../../../eos/control/v1/StartAgentRequest.js';
@@ -131,6 +133,21 @@ export interface ControlServiceClient extends grpc.Client {
   quarantineAgent(argument: _eos_control_v1_QuarantineAgentRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_QuarantineAgentResponse__Output>): grpc.ClientUnaryCall;
   quarantineAgent(argument: _eos_control_v1_QuarantineAgentRequest, callback: grpc.requestCallback<_eos_control_v1_QuarantineAgentResponse__Output>): grpc.ClientUnaryCall;
   
+  /**
+   * Re-reads the config file: starts new agents, stops removed ones, restarts changed ones.
+   */
+  Reload(argument: _eos_control_v1_ReloadRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_ReloadResponse__Output>): grpc.ClientUnaryCall;
+  Reload(argument: _eos_control_v1_ReloadRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_ReloadResponse__Output>): grpc.ClientUnaryCall;
+  Reload(argument: _eos_control_v1_ReloadRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_ReloadResponse__Output>): grpc.ClientUnaryCall;
+  Reload(argument: _eos_control_v1_ReloadRequest, callback: grpc.requestCallback<_eos_control_v1_ReloadResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Re-reads the config file: starts new agents, stops removed ones, restarts changed ones.
+   */
+  reload(argument: _eos_control_v1_ReloadRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_ReloadResponse__Output>): grpc.ClientUnaryCall;
+  reload(argument: _eos_control_v1_ReloadRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_ReloadResponse__Output>): grpc.ClientUnaryCall;
+  reload(argument: _eos_control_v1_ReloadRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_ReloadResponse__Output>): grpc.ClientUnaryCall;
+  reload(argument: _eos_control_v1_ReloadRequest, callback: grpc.requestCallback<_eos_control_v1_ReloadResponse__Output>): grpc.ClientUnaryCall;
+  
   RestartAgent(argument: _eos_control_v1_RestartAgentRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_RestartAgentResponse__Output>): grpc.ClientUnaryCall;
   RestartAgent(argument: _eos_control_v1_RestartAgentRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_RestartAgentResponse__Output>): grpc.ClientUnaryCall;
   RestartAgent(argument: _eos_control_v1_RestartAgentRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_RestartAgentResponse__Output>): grpc.ClientUnaryCall;
@@ -203,6 +220,11 @@ export interface ControlServiceHandlers extends grpc.UntypedServiceImplementatio
    */
   QuarantineAgent: grpc.handleUnaryCall<_eos_control_v1_QuarantineAgentRequest__Output, _eos_control_v1_QuarantineAgentResponse>;
   
+  /**
+   * Re-reads the config file: starts new agents, stops removed ones, restarts changed ones.
+   */
+  Reload: grpc.handleUnaryCall<_eos_control_v1_ReloadRequest__Output, _eos_control_v1_ReloadResponse>;
+  
   RestartAgent: grpc.handleUnaryCall<_eos_control_v1_RestartAgentRequest__Output, _eos_control_v1_RestartAgentResponse>;
   
   StartAgent: grpc.handleUnaryCall<_eos_control_v1_StartAgentRequest__Output, _eos_control_v1_StartAgentResponse>;
@@ -225,6 +247,7 @@ export interface ControlServiceDefinition extends grpc.ServiceDefinition {
   ListAgents: MethodDefinition<_eos_control_v1_ListAgentsRequest, _eos_control_v1_ListAgentsResponse, _eos_control_v1_ListAgentsRequest__Output, _eos_control_v1_ListAgentsResponse__Output>
   ListApprovals: MethodDefinition<_eos_control_v1_ListApprovalsRequest, _eos_control_v1_ListApprovalsResponse, _eos_control_v1_ListApprovalsRequest__Output, _eos_control_v1_ListApprovalsResponse__Output>
   QuarantineAgent: MethodDefinition<_eos_control_v1_QuarantineAgentRequest, _eos_control_v1_QuarantineAgentResponse, _eos_control_v1_QuarantineAgentRequest__Output, _eos_control_v1_QuarantineAgentResponse__Output>
+  Reload: MethodDefinition<_eos_control_v1_ReloadRequest, _eos_control_v1_ReloadResponse, _eos_control_v1_ReloadRequest__Output, _eos_control_v1_ReloadResponse__Output>
   RestartAgent: MethodDefinition<_eos_control_v1_RestartAgentRequest, _eos_control_v1_RestartAgentResponse, _eos_control_v1_RestartAgentRequest__Output, _eos_control_v1_RestartAgentResponse__Output>
   StartAgent: MethodDefinition<_eos_control_v1_StartAgentRequest, _eos_control_v1_StartAgentResponse, _eos_control_v1_StartAgentRequest__Output, _eos_control_v1_StartAgentResponse__Output>
   StopAgent: MethodDefinition<_eos_control_v1_StopAgentRequest, _eos_control_v1_StopAgentResponse, _eos_control_v1_StopAgentRequest__Output, _eos_control_v1_StopAgentResponse__Output>

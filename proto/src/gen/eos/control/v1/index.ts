@@ -20,6 +20,8 @@ export type * from './ListApprovalsRequest.js';
 export type * from './ListApprovalsResponse.js';
 export type * from './QuarantineAgentRequest.js';
 export type * from './QuarantineAgentResponse.js';
+export type * from './ReloadRequest.js';
+export type * from './ReloadResponse.js';
 export type * from './RestartAgentRequest.js';
 export type * from './RestartAgentResponse.js';
 export type * from './StartAgentRequest.js';
