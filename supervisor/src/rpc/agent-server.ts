@@ -347,7 +347,7 @@ export class AgentServer {
       ...(reason === undefined ? {} : { reasonSha256: createHash('sha256').update(reason).digest('hex') }),
     });
     this.#o.bus.dispatch(event);
-    this.#o.log.info({ channel: req.channel, eventId: event.id, payloadSha256, ledgerSeq: rec.seq }, 'agent act');
+    this.#o.log.debug({ channel: req.channel, eventId: event.id, payloadSha256, ledgerSeq: rec.seq }, 'agent act');
     return { eventId: event.id };
   }
 
