@@ -279,8 +279,12 @@ export class Ledger {
           const rec = await recoverExisting(options, deps.key, now);
           st = rec.st;
           if (rec.recovery) {
-            boot.push({ kind: SYSTEM_KINDS.recovery, payload: { ...rec.recovery } });
+            boot.push({ kind: SYSTEM_KINDS.recovery, payload: { ...rec.recovery, ...(rec.unclean ? { uncleanShutdown: true } : {}) } });
             log.warn({ recovery: rec.recovery }, 'ledger torn tail truncated');
+          } else if (rec.unclean) {
+            // The previous run never closed the ledger (crash, kill): say so, with what was kept.
+            boot.push({ kind: SYSTEM_KINDS.recovery, payload: { reason: 'unclean shutdown; every record after the signed head verified and kept', ...rec.unclean } });
+            log.warn({ ...rec.unclean }, 'ledger recovered after an unclean shutdown');
           }
         } catch (err) {
           const code = (err as { code?: unknown }).code;
@@ -857,7 +861,7 @@ async function recoverExisting(
   options: LedgerOptions,
   key: LedgerSigningKey,
   now: () => number,
-): Promise<{ st: WriterState; recovery?: Recovery }> {
+): Promise<{ st: WriterState; recovery?: Recovery; unclean?: { headSize: number; recordsAfterHead: number } }> {
   const dir = options.dir;
   const pk = key.publicKey;
   const headRead = readHead(dir, pk);
@@ -982,6 +986,7 @@ async function recoverExisting(
       needSegmentStart: seg > 1 && segBytes === 0,
     },
     ...(recovery ? { recovery } : {}),
+    ...(head.state === 'open' ? { unclean: { headSize: head.size, recordsAfterHead: checker.position.size - head.size } } : {}),
   };
 }
 

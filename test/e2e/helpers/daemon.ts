@@ -110,14 +110,17 @@ export async function runEosd(args: string[], timeoutMs = 30_000): Promise<{ cod
 }
 
 /** Starts the built daemon on a config and waits for 'supervisor ready'. Cleans up after the test. */
-export async function startDaemon(config: DaemonConfigInput, opts: { waitReady?: boolean } = {}): Promise<RunningDaemon> {
-  const dir = await tmpDir();
+export async function startDaemon(
+  config: DaemonConfigInput,
+  opts: { waitReady?: boolean; reuseDir?: string; extraArgs?: string[] } = {},
+): Promise<RunningDaemon> {
+  const dir = opts.reuseDir ?? (await tmpDir());
   const configPath = join(dir, 'eosd.json');
   await writeFile(
     configPath,
     JSON.stringify({ dev: true, stateDir: join(dir, 's'), runDir: join(dir, 'r'), metrics: { listen: '127.0.0.1:0' }, ...config }),
   );
-  const child = spawn(process.execPath, [EOSD_BIN, 'start', '--config', configPath], {
+  const child = spawn(process.execPath, [EOSD_BIN, 'start', '--config', configPath, ...(opts.extraArgs ?? [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, EOSD_LOG_LEVEL: 'debug' },
   });
