@@ -251,6 +251,10 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
       manifest: pkg.manifest,
       spec,
       services,
+      observe: (method, code, seconds) => {
+        metrics.rpcCalls.inc({ service: 'agent', method, code });
+        metrics.rpcDuration.observe({ service: 'agent', method }, seconds);
+      },
       gateAct: (channel, payloadSha256) =>
         actNeedsApproval(spec.tier, channel, config.approvals.gatedChannels)
           ? safety.approvals.gate(spec.id, { channel, payloadSha256 })
@@ -435,6 +439,10 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
       reload: reloadOnce,
     },
     log.child({ unit: 'control' }),
+    (method, code, seconds) => {
+      metrics.rpcCalls.inc({ service: 'control', method, code });
+      metrics.rpcDuration.observe({ service: 'control', method }, seconds);
+    },
   );
   await control.listen();
   await chmod(controlSocketPath, 0o600);
@@ -443,6 +451,7 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
   let lastAuth = { ...authCounters };
   const lastAgent = new Map<string, { published: number; delivered: number; dropped: number; aclDenied: number }>();
   const syncMetrics = async (): Promise<void> => {
+    metrics.approvalsPending.set(safety.approvals.list().filter((a) => a.state === 'pending').length);
     const b = bus.counters();
     metrics.rateLimited.inc({ scope: 'any' }, b.rateLimited - lastBus.rateLimited);
     lastBus = b;

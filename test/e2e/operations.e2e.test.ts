@@ -52,6 +52,9 @@ describe('metrics and the service unit', () => {
     expect(text).toMatch(/^eosd_events_published_total\{agent_id="ping"\} [1-9]\d*$/m);
     expect(text).toMatch(/^eosd_ledger_records_total\{stream="audit"\} [1-9]\d*$/m);
     expect(text).toMatch(/^eosd_sandbox_layer_active\{layer="seccomp"\} [01]$/m);
+    expect(text).toMatch(/^eosd_rpc_calls_total\{service="agent",method="Hello",code="OK"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^eosd_rpc_calls_total\{service="control",method="GetStatus",code="OK"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^eosd_rpc_duration_seconds_count\{service="agent",method="Hello"\} [1-9]\d*$/m);
     expect(await run('promtool', ['check', 'metrics'], text)).toEqual({ code: 0, out: '' });
   });
 

@@ -17,7 +17,7 @@ import type { SecurityServices } from '../services.js';
 import type { StateStore } from '../state/state-store.js';
 import type { AuthCounters } from './auth-counters.js';
 import type { AuthFailureReason, CallVerifier } from './call-verifier.js';
-import { unary } from './unary.js';
+import { unary, type RpcObserver } from './unary.js';
 import type { LlmCaller, ThinkOptions } from '../llm/index.js';
 
 type SessionStream = ServerDuplexStream<agentV1.SessionRequest__Output, agentV1.SessionResponse>;
@@ -63,6 +63,8 @@ export interface AgentServerOptions {
    * at once otherwise. The agent waits and never sees the request or its challenge.
    */
   gateAct?: (channel: string, payloadSha256: string) => Promise<'approved' | 'denied'>;
+  /** Records every unary call (metrics). */
+  observe?: RpcObserver;
   /** Logger with `agentId`; agent log frames are re-emitted through `agentLog`. */
   log: Logger;
   agentLog: Logger;
@@ -91,18 +93,18 @@ export class AgentServer {
     const { eos } = loadAgentProto();
     const log = opts.log;
     const handlers: agentV1.AgentServiceHandlers = {
-      Hello: unary(log, 'Hello', (req: agentV1.HelloRequest__Output) => this.#hello(req)),
+      Hello: unary(log, 'Hello', (req: agentV1.HelloRequest__Output) => this.#hello(req), opts.observe),
       Session: (call: SessionStream) => this.#session(call),
-      Act: unary(log, 'Act', (req: agentV1.ActRequest__Output) => this.#act(req)),
-      GetState: unary(log, 'GetState', (req: agentV1.GetStateRequest__Output) => this.#getState(req)),
-      SetState: unary(log, 'SetState', (req: agentV1.SetStateRequest__Output) => this.#setState(req)),
-      Think: unary(log, 'Think', (req: agentV1.ThinkRequest__Output) => this.#think(req)),
-      ThinkWithUserInput: unary(log, 'ThinkWithUserInput', (req: agentV1.ThinkWithUserInputRequest__Output) => this.#thinkWithUserInput(req)),
-      SanitizeInput: unary(log, 'SanitizeInput', (req: agentV1.SanitizeInputRequest__Output) => this.#sanitizeInput(req)),
-      Fetch: unary(log, 'Fetch', (req: agentV1.FetchRequest__Output) => this.#fetch(req)),
-      Remember: unary(log, 'Remember', (req: agentV1.RememberRequest__Output) => this.#remember(req)),
-      Recall: unary(log, 'Recall', (req: agentV1.RecallRequest__Output) => this.#recall(req)),
-      RequestCredential: unary(log, 'RequestCredential', (req: agentV1.RequestCredentialRequest__Output) => this.#requestCredential(req)),
+      Act: unary(log, 'Act', (req: agentV1.ActRequest__Output) => this.#act(req), opts.observe),
+      GetState: unary(log, 'GetState', (req: agentV1.GetStateRequest__Output) => this.#getState(req), opts.observe),
+      SetState: unary(log, 'SetState', (req: agentV1.SetStateRequest__Output) => this.#setState(req), opts.observe),
+      Think: unary(log, 'Think', (req: agentV1.ThinkRequest__Output) => this.#think(req), opts.observe),
+      ThinkWithUserInput: unary(log, 'ThinkWithUserInput', (req: agentV1.ThinkWithUserInputRequest__Output) => this.#thinkWithUserInput(req), opts.observe),
+      SanitizeInput: unary(log, 'SanitizeInput', (req: agentV1.SanitizeInputRequest__Output) => this.#sanitizeInput(req), opts.observe),
+      Fetch: unary(log, 'Fetch', (req: agentV1.FetchRequest__Output) => this.#fetch(req), opts.observe),
+      Remember: unary(log, 'Remember', (req: agentV1.RememberRequest__Output) => this.#remember(req), opts.observe),
+      Recall: unary(log, 'Recall', (req: agentV1.RecallRequest__Output) => this.#recall(req), opts.observe),
+      RequestCredential: unary(log, 'RequestCredential', (req: agentV1.RequestCredentialRequest__Output) => this.#requestCredential(req), opts.observe),
     };
     this.#server.addService(eos.agent.v1.AgentService.service, handlers);
   }

@@ -5,7 +5,7 @@ import { EosError, loadControlProto, toServiceError, type controlV1 } from '@eve
 import { z } from 'zod';
 import type { SignedDecision } from '../approvals/approval-manager.js';
 import { agentLineFilter, type LogTap } from '../logs/log-tap.js';
-import { unary } from './unary.js';
+import { unary, type RpcObserver } from './unary.js';
 
 /** What the control service needs from the daemon. */
 export interface ControlBackend {
@@ -82,23 +82,24 @@ export class ControlServer {
   readonly #health = new HealthImplementation({ '': 'NOT_SERVING', [CONTROL_HEALTH_SERVICE]: 'NOT_SERVING' });
   readonly #socketPath: string;
 
-  constructor(socketPath: string, backend: ControlBackend, log: Logger) {
+  constructor(socketPath: string, backend: ControlBackend, log: Logger, observe?: RpcObserver) {
     this.#socketPath = socketPath;
     const { eos } = loadControlProto();
+    const rpc = <Req, Res>(method: string, handler: (req: Req) => Promise<Res> | Res) => unary(log, method, handler, observe);
     const handlers: controlV1.ControlServiceHandlers = {
-      GetStatus: unary(log, 'GetStatus', () => backend.status()),
-      ListAgents: unary(log, 'ListAgents', async () => ({ agents: await backend.list() })),
-      GetAgent: unary(log, 'GetAgent', async (req: controlV1.GetAgentRequest__Output) => ({ agent: await backend.get(requireId(req.id)) })),
-      StartAgent: unary(log, 'StartAgent', async (req: controlV1.StartAgentRequest__Output) => ({
+      GetStatus: rpc('GetStatus', () => backend.status()),
+      ListAgents: rpc('ListAgents', async () => ({ agents: await backend.list() })),
+      GetAgent: rpc('GetAgent', async (req: controlV1.GetAgentRequest__Output) => ({ agent: await backend.get(requireId(req.id)) })),
+      StartAgent: rpc('StartAgent', async (req: controlV1.StartAgentRequest__Output) => ({
         agent: await backend.start(requireId(req.id)),
       })),
-      StopAgent: unary(log, 'StopAgent', async (req: controlV1.StopAgentRequest__Output) => ({
+      StopAgent: rpc('StopAgent', async (req: controlV1.StopAgentRequest__Output) => ({
         agent: await backend.stop(requireId(req.id)),
       })),
-      RestartAgent: unary(log, 'RestartAgent', async (req: controlV1.RestartAgentRequest__Output) => ({
+      RestartAgent: rpc('RestartAgent', async (req: controlV1.RestartAgentRequest__Output) => ({
         agent: await backend.restart(requireId(req.id)),
       })),
-      Reload: unary(log, 'Reload', () => need(backend.reload, 'reload').call(backend)),
+      Reload: rpc('Reload', () => need(backend.reload, 'reload').call(backend)),
       StreamLogs: (call: ServerWritableStream<controlV1.StreamLogsRequest__Output, controlV1.StreamLogsResponse>) => {
         const tap = backend.logTap;
         if (tap === undefined) {
@@ -121,15 +122,15 @@ export class ControlServer {
         call.on('cancelled', stop);
         call.on('close', stop);
       },
-      ListApprovals: unary(log, 'ListApprovals', async () => ({ approvals: await need(backend.listApprovals, 'ListApprovals')() })),
-      DecideApproval: unary(log, 'DecideApproval', async (req: controlV1.DecideApprovalRequest__Output) => ({
+      ListApprovals: rpc('ListApprovals', async () => ({ approvals: await need(backend.listApprovals, 'ListApprovals')() })),
+      DecideApproval: rpc('DecideApproval', async (req: controlV1.DecideApprovalRequest__Output) => ({
         approval: await need(backend.decideApproval, 'DecideApproval')(parseDecision(req), 'control-socket'),
       })),
-      EmergencyStop: unary(log, 'EmergencyStop', (req: controlV1.EmergencyStopRequest__Output) =>
+      EmergencyStop: rpc('EmergencyStop', (req: controlV1.EmergencyStopRequest__Output) =>
         need(backend.emergencyStop, 'EmergencyStop')(reasonOf(req.reason)),
       ),
-      ClearEmergencyStop: unary(log, 'ClearEmergencyStop', () => need(backend.clearEmergencyStop, 'ClearEmergencyStop')()),
-      QuarantineAgent: unary(log, 'QuarantineAgent', (req: controlV1.QuarantineAgentRequest__Output) =>
+      ClearEmergencyStop: rpc('ClearEmergencyStop', () => need(backend.clearEmergencyStop, 'ClearEmergencyStop')()),
+      QuarantineAgent: rpc('QuarantineAgent', (req: controlV1.QuarantineAgentRequest__Output) =>
         need(backend.quarantine, 'QuarantineAgent')(requireId(req.id), reasonOf(req.reason)),
       ),
     };
