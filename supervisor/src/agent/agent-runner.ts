@@ -13,16 +13,7 @@ import type { AgentLaunch, AgentSandbox } from './agent-sandbox.js';
 import { transition, type AgentEvent, type AgentState } from './agent-state.js';
 import { splitLines } from './line-splitter.js';
 import { decideRestart, type ExitInfo, type RestartHistory } from './restart-policy.js';
-
-/** pino's numeric levels to method names, for re-emitting agent-host lines. */
-const PINO_LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = {
-  10: 'trace',
-  20: 'debug',
-  30: 'info',
-  40: 'warn',
-  50: 'error',
-  60: 'fatal',
-};
+import { PINO_LEVEL_METHODS } from '../logs/pino-levels.js';
 
 export interface AgentRunnerOptions {
   spec: AgentSpec;
@@ -439,7 +430,7 @@ export class AgentRunner {
     if (stream === 'stdout' && line.startsWith('{')) {
       try {
         const rec = JSON.parse(line) as Record<string, unknown>;
-        const method = PINO_LEVELS[typeof rec.level === 'number' ? rec.level : 30] ?? 'info';
+        const method = PINO_LEVEL_METHODS[typeof rec.level === 'number' ? rec.level : 30] ?? 'info';
         const { level: _l, time: _t, msg, component: _c, agentId: _a, ...fields } = rec;
         log[method]({ host: fields }, typeof msg === 'string' ? msg : 'agent-host output');
         return;

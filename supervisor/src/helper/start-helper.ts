@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { EosError, encodeSupervisorFrame, FrameDecoder, HELPER_PROTOCOL_VERSION, type helperV1 } from '@everythingos/proto';
 import { decideRestart, type RestartHistory, type RestartPolicyConfig } from '../agent/restart-policy.js';
 import type { HelperEventValidator, SocPublication, ValidatorCounters } from './helper-event-validator.js';
+import { PINO_LEVEL_METHODS } from '../logs/pino-levels.js';
 
 /** The minimal capability set of kernel mode, measured: bpftrace 0.17 needs CAP_SYS_ADMIN to resolve BTF struct types. */
 export const KERNEL_MODE_CAPS = ['bpf', 'perfmon', 'sys_admin'] as const;
@@ -121,15 +122,6 @@ export function buildHelperCommand(o: HelperOptions, isRoot: boolean): { file: s
   };
 }
 
-const HELPER_LOG_LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = {
-  10: 'trace',
-  20: 'debug',
-  30: 'info',
-  40: 'warn',
-  50: 'error',
-  60: 'fatal',
-};
-
 /**
  * Starts the ebpf-helper as a supervised child: listens on its own socket (0600, owned by the
  * helper's uid), spawns it with only the privileges its mode needs, checks Hello, passes every
@@ -233,7 +225,7 @@ export async function startHelper(input: HelperOptionsInput, deps: HelperDeps): 
         buf = buf.slice(nl + 1);
         try {
           const rec = JSON.parse(line) as { level?: number; msg?: string };
-          log[HELPER_LOG_LEVELS[rec.level ?? 30] ?? 'info']({ helperLog: rec }, 'helper log');
+          log[PINO_LEVEL_METHODS[rec.level ?? 30] ?? 'info']({ helperLog: rec }, 'helper log');
         } catch {
           log.warn({ stream: 'stderr', line: line.slice(0, 2000) }, 'helper output'); // not NDJSON: pass it on wrapped
         }
