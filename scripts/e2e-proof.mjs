@@ -109,7 +109,10 @@ async function startTarget() {
     }
   });
   server.listen(TARGET_PORT, '127.0.0.1');
-  await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(new Error(`egress target 127.0.0.1:${TARGET_PORT}: ${e.message}`)))]);
+  await new Promise((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', (e) => reject(new Error(`egress target 127.0.0.1:${TARGET_PORT}: ${e.message}`)));
+  });
   return { seen, close: () => new Promise((r) => server.close(() => r())) };
 }
 
@@ -138,6 +141,21 @@ async function forgeCalls(socket) {
   };
   client.close();
   return outcomes;
+}
+
+/**
+ * Whether this build of the daemon can start the eBPF helper (an `ebpf` config section). Asked of the
+ * built config parser itself, so the proof follows the daemon instead of guessing.
+ */
+async function daemonHasEbpf(dir) {
+  const { parseConfig } = await import(pathToFileURL(join(ROOT, 'supervisor', 'dist', 'index.js')).href);
+  try {
+    parseConfig({ dev: true, stateDir: join(dir, 'probe'), ebpf: { mode: 'kernel' } }, 'ebpf probe', dir);
+    return true;
+  } catch (err) {
+    if (err?.code === 'EOS_CONFIG_INVALID' && /ebpf/.test(err.message)) return false;
+    throw err;
+  }
 }
 
 async function status(sock) {
@@ -173,6 +191,8 @@ async function main() {
   const cleanups = [];
   let daemon;
   let out;
+  /** The layer being checked; an exception is charged to it. */
+  let current = 'setup';
   try {
     const target = await startTarget();
     cleanups.push(() => target.close());
@@ -185,6 +205,7 @@ async function main() {
     const keyRes = await eosd(['keys', 'approver', 'init', '--id', 'proof-approver', '--out', keyPath, '--json']);
     if (keyRes.code !== 0) throw new Error(`eosd keys approver init: ${keyRes.stderr}`);
     const publicKey = JSON.parse(keyRes.stdout).approver.publicKey;
+    const ebpf = await daemonHasEbpf(dir);
     const configPath = join(dir, 'eosd.json');
     await writeFile(
       configPath,
@@ -196,7 +217,11 @@ async function main() {
           approvals: { approvers: [{ id: 'proof-approver', publicKey }] },
           egress: { operatorAllowlist: [`127.0.0.1:${TARGET_PORT}`, `127.0.0.1:${llm.port}`] },
           llm: { providers: [{ name: 'fake', kind: 'openai', baseUrl: `${llm.url}/v1`, apiKeySecret: 'llm-key', models: ['proof-model'] }] },
-          agents: [{ id: AGENT, package: AGENT_PKG, tier: 'high', credentials: [{ secret: 'proof-token', host: '127.0.0.1' }] }],
+          ...(ebpf ? { ebpf: { mode: 'kernel' } } : {}),
+          agents: [
+            { id: AGENT, package: AGENT_PKG, tier: 'high', credentials: [{ secret: 'proof-token', host: '127.0.0.1' }] },
+            ...(ebpf ? [{ id: 'proof-soc-watch', package: join(ROOT, 'test', 'fixtures', 'agents', 'proof-soc-watch'), tier: 'low' }] : []),
+          ],
         },
         null,
         2,
@@ -215,6 +240,7 @@ async function main() {
       out.waitFor((l) => l.agentId === AGENT && l.msg === 'proof result' && l.agent?.layer === layer, TIMEOUT_MS, `the agent's ${layer} result`).then((l) => l.agent);
     const show = (v) => (typeof v === 'string' ? v : JSON.stringify(v));
 
+    current = 'containment';
     // containment
     const st0 = await status(sock);
     const cont = await fromAgent('containment');
@@ -225,6 +251,7 @@ async function main() {
       `sandbox ${st0.sandbox?.mode}${sandboxFull ? ' (full)' : ` missing ${show(st0.sandbox?.missing)}`}; ${cont.detail.map((e) => `${e.name}: ${e.escaped ? 'ESCAPED' : 'refused'} (${e.detail})`).join('; ')}`,
     );
 
+    current = 'call-auth';
     // per-call auth, live on the agent's socket
     const before = st0.authFailures;
     const forged = await forgeCalls(join(dir, 'r', 'agents', AGENT, 'agent.sock'));
@@ -233,13 +260,16 @@ async function main() {
     const counted = after.missing - before.missing >= 1 && after.bad_mac - before.bad_mac >= 3;
     record('call-auth', allRefused && counted ? 'PASS' : 'FAIL', `no key: ${show(forged)}; authFailures missing ${before.missing}->${after.missing}, bad_mac ${before.bad_mac}->${after.bad_mac}`);
 
+    current = 'acl';
     const acl = await fromAgent('acl');
     record('acl', acl.ok ? 'PASS' : 'FAIL', `emit on an undeclared channel: ${show(acl.detail)}`);
 
+    current = 'sanitizer';
     const san = await fromAgent('sanitizer');
     const fetched = await fromAgent('fetched-injection');
     record('sanitizer', san.ok && fetched.ok ? 'PASS' : 'FAIL', `direct: ${show(san.detail)}; fetched page: ${show(fetched.detail)}`);
 
+    current = 'vault-egress';
     const ve = await fromAgent('vault-egress');
     const echo = target.seen.find((s) => s.path === '/echo-auth');
     const serverGotSecret = echo?.authorization === `Bearer ${token}`;
@@ -251,16 +281,19 @@ async function main() {
       `server received the credential: ${serverGotSecret}; agent saw it: ${agentSawSecret}; in daemon output: ${outputHasSecret}; agent got ${show(ve.detail)}`,
     );
 
+    current = 'ssrf';
     const ssrf = await fromAgent('ssrf');
     const metadataReached = target.seen.some((s) => s.path?.includes('meta-data') && s.path !== '/redirect-to-metadata');
     record('ssrf', ssrf.ok && !metadataReached ? 'PASS' : 'FAIL', ssrf.detail.map((s) => `${s.name}: ${s.blocked ? `blocked ${s.detail}` : `REACHED ${s.detail}`}`).join('; '));
 
+    current = 'llm-gateway';
     const think = await fromAgent('llm');
     const llmReq = llm.requests.find((r) => r.path.endsWith('/chat/completions'));
     const keyInjected = llmReq?.headers.authorization === `Bearer ${llmKey}`;
     const keyLeaked = out.raw().includes(llmKey);
     record('llm-gateway', think.ok && keyInjected && !keyLeaked ? 'PASS' : 'FAIL', `answer ${show(think.detail)}; provider got the vault key: ${keyInjected}; key in output: ${keyLeaked}`);
 
+    current = 'approval';
     // HIGH-tier act: pending until a signed approval
     let pending;
     for (let i = 0; i < 100 && pending === undefined; i++) {
@@ -281,14 +314,21 @@ async function main() {
       );
     }
 
-    // eBPF helper: reported by the daemon only once it starts one.
-    const st1 = await status(sock);
-    if (st1.helper === undefined) {
-      record('ebpf', 'SKIP', 'not wired: this daemon starts no eBPF helper (eosd status has no helper); open item in docs/STRIDE.md');
+    current = 'ebpf';
+    // eBPF helper in kernel mode: a kernel event caused by the proof agent reaches the bus as an alert.
+    if (!ebpf) {
+      record('ebpf', 'SKIP', 'not wired: this daemon has no ebpf config section and starts no eBPF helper; open item E-6 in docs/STRIDE.md');
     } else {
-      record('ebpf', st1.helper.running ? 'PASS' : 'FAIL', `helper ${show(st1.helper)}`);
+      await out.waitFor((l) => l.msg === 'ebpf helper started', 30_000, 'ebpf helper started');
+      const alert = await out.waitFor(
+        (l) => l.agentId === 'proof-soc-watch' && l.msg === 'proof soc alert' && l.agent?.source === 'ebpf' && l.agent?.agentId === AGENT,
+        30_000,
+        'a kernel event about the proof agent on the SOC alert channels',
+      );
+      record('ebpf', 'PASS', `kernel-mode helper: ${alert.agent.severity} ${alert.agent.kind} "${alert.agent.title}" attributed to ${AGENT}`);
     }
 
+    current = 'ledger';
     // ledger: stop the daemon, then verify both ledgers offline and look for the proof's records.
     child.kill('SIGTERM');
     await once(child, 'exit');
@@ -307,8 +347,7 @@ async function main() {
     const missing = needed.filter((k) => !kinds.has(k));
     record('ledger', ok && missing.length === 0 ? 'PASS' : 'FAIL', `${verdicts.join('; ')}; audit has ${needed.join(', ')}${missing.length ? `: MISSING ${missing.join(', ')}` : ''}`);
   } catch (err) {
-    const layer = LAYERS.find((l) => !results.has(l)) ?? 'setup';
-    record(layer, 'FAIL', err instanceof Error ? err.message : String(err));
+    record(current, 'FAIL', err instanceof Error ? err.message : String(err));
     if (out !== undefined) process.stderr.write(`--- daemon output (last 6000 chars) ---\n${out.raw().slice(-6000)}\n`);
   } finally {
     if (daemon !== undefined && daemon.exitCode === null) {

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -37,5 +38,28 @@ describe('pnpm e2e:proof', () => {
     expect(lines.filter((l) => /^PASS ebpf |^SKIP ebpf +not wired/.test(l))).toHaveLength(1);
     expect(lines.filter((l) => l.startsWith('FAIL'))).toEqual([]);
     expect(lines.at(-1)).toMatch(/^proof: ok \(\d+ layers passed, [01] skipped\)$/);
+  });
+});
+
+describe('pnpm e2e:proof on failure', () => {
+  it.skipIf(reason !== undefined)('exits non-zero and names the stage that broke', { timeout: 60_000 }, async () => {
+    // Occupy the proof's egress-target port: its setup cannot complete.
+    const blocker = createServer();
+    blocker.listen(47391, '127.0.0.1');
+    await once(blocker, 'listening');
+    try {
+      const child = spawn(process.execPath, [join(ROOT, 'scripts', 'e2e-proof.mjs')], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+      child.stderr.resume();
+      const [code] = (await once(child, 'exit')) as [number | null];
+      const lines = stdout.split('\n').filter((l) => l !== '');
+      expect(code).toBe(1);
+      expect(lines[0]).toMatch(/^FAIL setup +egress target 127\.0\.0\.1:47391: .*EADDRINUSE/);
+      expect(lines.filter((l) => l.startsWith('PASS'))).toEqual([]);
+      expect(lines.at(-1)).toMatch(/^proof: FAILED \(broken: setup, containment, /);
+    } finally {
+      await new Promise<void>((r) => blocker.close(() => r()));
+    }
   });
 });
