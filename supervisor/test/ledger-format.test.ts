@@ -199,6 +199,9 @@ describe('ledger records', () => {
       expect.objectContaining({ code: 'EOS_INVALID_ARGUMENT' }),
     );
     expect(() => assertAppendable('vault.read', 'a', { password: digestForLedger('hunter2') })).not.toThrow();
+    // Token counts and credential flags are not secrets (the LLM gateway and the vault audit them).
+    expect(() => assertAppendable('model.call', 'a', { inputTokens: 12, outputTokens: 7, hasCredential: true })).not.toThrow();
+    expect(() => assertAppendable('model.call', 'a', { inputTokens: '12' })).toThrow(expect.objectContaining({ code: 'EOS_INVALID_ARGUMENT' }));
     expect(() => assertAppendable('Bad Kind', 'a', {})).toThrow(expect.objectContaining({ code: 'EOS_INVALID_ARGUMENT' }));
     expect(() => assertAppendable('x.y', 'a', { d: new Date() })).toThrow(expect.objectContaining({ code: 'EOS_INVALID_ARGUMENT' }));
   });

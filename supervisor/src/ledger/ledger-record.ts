@@ -70,7 +70,9 @@ function checkPayload(value: unknown, path: string, depth: number): void {
   }
   if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
     for (const [k, v] of Object.entries(value)) {
-      if (SECRET_KEY_PATTERN.test(k) && !(typeof v === 'string' && DIGEST_PATTERN.test(v)) && v !== null) {
+      // Numbers and booleans under such keys are counts and flags (`inputTokens`, `hasCredential`), not secrets.
+      const plain = v === null || typeof v === 'number' || typeof v === 'boolean';
+      if (SECRET_KEY_PATTERN.test(k) && !(typeof v === 'string' && DIGEST_PATTERN.test(v)) && !plain) {
         throw new EosError(
           'EOS_INVALID_ARGUMENT',
           `ledger payload field ${path}.${k} looks like a secret; store digestForLedger(value) instead`,

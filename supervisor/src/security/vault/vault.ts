@@ -128,8 +128,9 @@ function normalizeScopeHost(host: string): string {
   return h.startsWith('[') && h.endsWith(']') ? h.slice(1, -1) : h;
 }
 
+/** `sha256:<hex>`: the ledger's digest form, so audit records may carry it under a credential-named key. */
 function credentialRef(credentialId: string): string {
-  return createHash('sha256').update(credentialId).digest('hex').slice(0, 16);
+  return `sha256:${createHash('sha256').update(credentialId).digest('hex')}`;
 }
 
 function assertName(name: string): void {
