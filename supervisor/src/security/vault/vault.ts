@@ -36,7 +36,7 @@ export type CredentialDenyReason =
 
 /**
  * One audit record from the vault. Never contains secret bytes or a credentialId: `credentialRef`
- * is the first 16 hex chars of SHA-256(credentialId), enough to correlate grant/use/revoke.
+ * is `sha256:` + hex SHA-256(credentialId), enough to correlate grant/use/revoke.
  */
 export type VaultAuditEvent =
   | {
@@ -127,8 +127,12 @@ function normalizeScopeHost(host: string): string {
   return h.startsWith('[') && h.endsWith(']') ? h.slice(1, -1) : h;
 }
 
+/**
+ * `sha256:<hex>` of the credentialId: correlates grant/use/revoke without the id itself, in the
+ * digest form the ledger accepts for a field whose name looks like a secret.
+ */
 function credentialRef(credentialId: string): string {
-  return createHash('sha256').update(credentialId).digest('hex').slice(0, 16);
+  return `sha256:${createHash('sha256').update(credentialId).digest('hex')}`;
 }
 
 function assertName(name: string): void {
