@@ -6,7 +6,6 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import type { DaemonConfigInput } from '@everythingos/supervisor';
 import { startFakeLlmServer } from '../fixtures/fake-llm-server.js';
 import { EOSD_BIN, EXAMPLES, fixtureAgent, runEosd, startDaemon, tmpDir, type LogLine, type RunningDaemon } from './helpers/daemon.js';
 
@@ -202,7 +201,8 @@ describe('examples/webhook', () => {
       req.setEncoding('utf8').on('data', (c: string) => (body += c));
       req.on('end', () => {
         seen.push({ url: req.url ?? '', headers: req.headers, body });
-        res.writeHead(204).end();
+        // A careless (or hostile) server that reflects the Authorization header it got.
+        res.writeHead(200, { 'content-type': 'text/plain' }).end(`received with ${String(req.headers.authorization)}`);
       });
     });
     // The example's manifest allows exactly this host:port (see examples/webhook/README.md).
@@ -223,7 +223,7 @@ describe('examples/webhook', () => {
     });
     await startPeer(d, 'webhook-client');
     const [delivered] = await waitObserved(d, 'webhook-client', 'webhook.delivered', 1);
-    expect(delivered).toMatchObject({ source: 'webhook', payload: { id: 'n-1', status: 204 } });
+    expect(delivered).toMatchObject({ source: 'webhook', payload: { id: 'n-1', status: 200 } });
     const failed = await waitObserved(d, 'webhook-client', 'webhook.failed', 2);
     expect(failed.map((f) => f.payload)).toEqual([
       { id: 'n-2', code: 'EOS_EGRESS_BLOCKED' },
@@ -237,6 +237,8 @@ describe('examples/webhook', () => {
     // The agent never held the secret: not in anything it logged or emitted, nor in its state.
     const fromAgent = d.out.lines.filter((l: LogLine) => l.agentId === 'webhook' || l.agentId === 'webhook-client');
     expect(fromAgent.length).toBeGreaterThan(0);
+    const answered = d.out.lines.find((l) => l.agentId === 'webhook' && l.msg === 'webhook answered');
+    expect(answered?.agent).toMatchObject({ id: 'n-1', status: 200, body: 'received with Bearer [REDACTED]' });
     expect(JSON.stringify(fromAgent)).not.toContain(token);
     expect(d.out.raw).not.toContain(token);
   });

@@ -43,6 +43,8 @@ export default class WebhookAgent extends Agent {
         body: JSON.stringify({ id, text }),
         ...(credentialId === undefined ? {} : { credentialId }),
       });
+      // The body is untrusted; a vault secret in it (a server echoing the token) arrives redacted.
+      this.log('debug', 'webhook answered', { id, status: res.status, body: res.body.slice(0, 200) });
       if (res.status >= 200 && res.status < 300) {
         await this.emit('webhook.delivered', { id, status: res.status });
       } else {
