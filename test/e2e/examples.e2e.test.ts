@@ -162,6 +162,9 @@ describe('examples/actuator', () => {
     const [first] = await pending();
     expect(first).toMatchObject({ agentId: 'actuator', state: 'pending' });
     expect(observed(d, 'actuator-operator', 'actuator.action')).toEqual([]);
+    // A human takes longer than an ordinary call's 30 s deadline: the agent keeps waiting for the decision.
+    await new Promise((r) => setTimeout(r, 31_000));
+    expect(observed(d, 'actuator-operator', 'actuator.result')).toEqual([]);
 
     const approved = await runEosd(['approve', String(first?.id), '--reason', 'irrigation is due', '--key', keyPath, ...sock]);
     expect(approved.stderr).toBe('');
