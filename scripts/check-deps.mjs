@@ -15,6 +15,9 @@ const ALLOWED = {
   'examples/ping': ['sdk'],
   'examples/heartbeat': ['sdk'],
   'examples/soc-triage': ['sdk'],
+  'examples/summariser': ['sdk'],
+  'examples/actuator': ['sdk'],
+  'examples/webhook': ['sdk'],
 };
 const ASSET_DEPS = { supervisor: ['agent-host', 'ebpf-helper'] };
 const byName = {};

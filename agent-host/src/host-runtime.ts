@@ -29,6 +29,12 @@ const INBOUND_HIGH_WATER = 1024;
 const INBOUND_LOW_WATER = 256;
 /** Deadline of unary calls to the supervisor. */
 const UNARY_DEADLINE_MS = 30_000;
+/**
+ * Deadline of `act()`: it may wait for a human approval, which the supervisor answers (approved, or
+ * denied on timeout) within `approvals.timeoutMs` (at most 24 h). A shorter deadline would report a
+ * failure to the agent while the approval stays pending and could still release the act.
+ */
+const ACT_DEADLINE_MS = 24 * 3_600_000 + 60_000;
 
 const TO_WIRE: Record<Priority, agentV1.Priority> = {
   critical: 'PRIORITY_CRITICAL',
@@ -159,12 +165,11 @@ export class HostRuntime implements AgentRuntime {
 
   async act(channel: string, payload: unknown, options: ActOptions): Promise<ActResult> {
     const body = encodeJson({ payload, reason: options.reason }, 'action payload');
-    const res = await this.#unary<agentV1.ActRequest, agentV1.ActResponse__Output>('act', {
-      auth: this.#signer.sign('Act', channel, body),
-      channel,
-      priority: TO_WIRE[options.priority ?? 'normal'],
-      body,
-    });
+    const res = await this.#unary<agentV1.ActRequest, agentV1.ActResponse__Output>(
+      'act',
+      { auth: this.#signer.sign('Act', channel, body), channel, priority: TO_WIRE[options.priority ?? 'normal'], body },
+      ACT_DEADLINE_MS,
+    );
     return { eventId: res.eventId };
   }
 
@@ -272,14 +277,14 @@ export class HostRuntime implements AgentRuntime {
     return JSON.parse(res.itemsJson.toString('utf8')) as RecalledMemory[];
   }
 
-  #unary<Req, Res>(method: string, req: Req): Promise<Res> {
+  #unary<Req, Res>(method: string, req: Req, deadlineMs = UNARY_DEADLINE_MS): Promise<Res> {
     return new Promise<Res>((resolve, reject) => {
       const fn = (this.#client as unknown as Record<string, (r: Req, o: { deadline: number }, cb: (e: ServiceError | null, r?: Res) => void) => void>)[method];
       if (fn === undefined) {
         reject(new EosError('EOS_INTERNAL', `no client method ${method}`));
         return;
       }
-      fn.call(this.#client, req, { deadline: Date.now() + UNARY_DEADLINE_MS }, (err, res) => {
+      fn.call(this.#client, req, { deadline: Date.now() + deadlineMs }, (err, res) => {
         if (err !== null) {
           reject(fromServiceError(err));
         } else {

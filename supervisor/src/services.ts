@@ -182,8 +182,10 @@ export async function createServices(opts: ServicesOptions): Promise<SecuritySer
       if (d.outputTokens !== undefined) {
         metrics?.llmTokens.inc({ model: d.model, direction: 'output' }, d.outputTokens);
       }
-      const { kind, agentId, ...rest } = d;
-      await recordDecision(kind, agentId, rest);
+      // Token counts go under `usage`: the ledger refuses field names containing "token" unless they hold a digest.
+      const { kind, agentId, inputTokens, outputTokens, ...rest } = d;
+      const usage = inputTokens === undefined && outputTokens === undefined ? {} : { usage: { input: inputTokens ?? 0, output: outputTokens ?? 0 } };
+      await recordDecision(kind, agentId, { ...rest, ...usage });
     },
   });
   const memory = new MemoryStore({

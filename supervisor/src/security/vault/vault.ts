@@ -36,7 +36,7 @@ export type CredentialDenyReason =
 
 /**
  * One audit record from the vault. Never contains secret bytes or a credentialId: `credentialRef`
- * is the first 16 hex chars of SHA-256(credentialId), enough to correlate grant/use/revoke.
+ * is `sha256:` + hex SHA-256(credentialId), enough to correlate grant/use/revoke.
  */
 export type VaultAuditEvent =
   | {
