@@ -35,6 +35,12 @@ const UNARY_DEADLINE_MS = 30_000;
  * failure to the agent while the approval stays pending and could still release the act.
  */
 const ACT_DEADLINE_MS = 24 * 3_600_000 + 60_000;
+/**
+ * Deadline of model and egress calls, ms: above the supervisor's own limits (`llm.timeoutMs`, 60 s by
+ * default, and the egress guard's total time cap, 30 s), so the supervisor's typed error arrives
+ * first instead of an agent-side timeout while the call still runs.
+ */
+const SLOW_CALL_DEADLINE_MS = 10 * 60_000;
 
 const TO_WIRE: Record<Priority, agentV1.Priority> = {
   critical: 'PRIORITY_CRITICAL',
@@ -206,7 +212,7 @@ export class HostRuntime implements AgentRuntime {
     const res = await this.#unary<agentV1.ThinkRequest, agentV1.ThinkResponse__Output>('think', {
       auth: this.#signer.sign('Think', '', body),
       body,
-    });
+    }, SLOW_CALL_DEADLINE_MS);
     return res.text;
   }
 
@@ -219,6 +225,7 @@ export class HostRuntime implements AgentRuntime {
     const res = await this.#unary<agentV1.ThinkWithUserInputRequest, agentV1.ThinkWithUserInputResponse__Output>(
       'thinkWithUserInput',
       { auth: this.#signer.sign('ThinkWithUserInput', '', body), body },
+      SLOW_CALL_DEADLINE_MS,
     );
     return { response: res.text, sanitized: JSON.parse(res.sanitizedJson.toString('utf8')) as SanitizeResult };
   }
@@ -238,7 +245,7 @@ export class HostRuntime implements AgentRuntime {
       auth: this.#signer.sign('Fetch', url, body),
       url,
       body,
-    });
+    }, SLOW_CALL_DEADLINE_MS);
     return {
       status: res.status,
       headers: JSON.parse(res.headersJson.toString('utf8') || '{}') as Record<string, string>,

@@ -9,7 +9,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { EXAMPLES, OutputCollector } from './helpers/daemon.js';
 
 const ROOT = join(EXAMPLES, '..');
-const PACKAGES = ['proto', 'sdk', 'agent-host', 'supervisor'] as const;
+const PACKAGES = ['proto', 'sdk', 'agent-host', 'ebpf-helper', 'supervisor'] as const;
 
 /** The environment without what a package manager running this test injects (npm_config_*, NODE_PATH). */
 function cleanEnv(): NodeJS.ProcessEnv {
@@ -60,7 +60,7 @@ describe('packaging', () => {
     const tools = join(dir, 'tools');
     await mkdir(tools);
     await run('npm', ['init', '-y'], tools);
-    await npmInstall(tools, [tgz.proto!, tgz['agent-host']!, tgz.sdk!, tgz.supervisor!]);
+    await npmInstall(tools, [tgz.proto!, tgz['agent-host']!, tgz['ebpf-helper']!, tgz.sdk!, tgz.supervisor!]);
     await run(
       join(tools, 'node_modules', '.bin', 'eosd'),
       ['new', 'hello', '--description', 'Says hello back to everyone.', '--tier', 'low', '--dir', dir, '--sdk', `file:${tgz.sdk}`, '--supervisor', `file:${tgz.supervisor}`],
@@ -68,8 +68,8 @@ describe('packaging', () => {
     );
     const agent = join(dir, 'hello');
 
-    // proto and agent-host are not on the registry yet: give npm their tarballs for the transitive deps.
-    await npmInstall(agent, [tgz.proto!, tgz['agent-host']!]);
+    // proto, agent-host and ebpf-helper are not on the registry yet: give npm their tarballs for the transitive deps.
+    await npmInstall(agent, [tgz.proto!, tgz['agent-host']!, tgz['ebpf-helper']!]);
     await run(process.execPath, [join(agent, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], agent);
     expect(await readFile(join(agent, 'dist', 'index.d.ts'), 'utf8')).toContain('extends Agent');
     // Its own test uses @everythingos/sdk/testing from the tarball against the packed eosd.
