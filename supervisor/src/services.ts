@@ -93,6 +93,7 @@ export async function createServices(opts: ServicesOptions): Promise<SecuritySer
           metrics?.ledgerDegraded.set({ stream }, 1);
           log.error({ err, stream, code: err.code }, 'ledger failed closed; gated actions are refused');
         },
+        onSync: (seconds) => metrics?.ledgerFsync.observe({ stream }, seconds),
         onCheckpoint: (cp) => {
           metrics?.ledgerLastCheckpoint.set({ stream }, Date.now() / 1000);
           // The checkpoint in the log stream (journald under systemd) is an external anchor.

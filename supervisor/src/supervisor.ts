@@ -255,10 +255,15 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
         metrics.rpcCalls.inc({ service: 'agent', method, code });
         metrics.rpcDuration.observe({ service: 'agent', method }, seconds);
       },
-      gateAct: (channel, payloadSha256) =>
-        actNeedsApproval(spec.tier, channel, config.approvals.gatedChannels)
-          ? safety.approvals.gate(spec.id, { channel, payloadSha256 })
-          : Promise.resolve('approved'),
+      gateAct: async (channel, payloadSha256) => {
+        if (!actNeedsApproval(spec.tier, channel, config.approvals.gatedChannels)) {
+          return 'approved';
+        }
+        const t0 = Date.now();
+        const outcome = await safety.approvals.gate(spec.id, { channel, payloadSha256 });
+        metrics.approvalWait.observe((Date.now() - t0) / 1000);
+        return outcome;
+      },
       log: log.child({ agentId: spec.id }),
       agentLog,
     });
@@ -470,8 +475,10 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
         lastAgent.set(r.id, c);
       }
       const snap = await r.snapshot();
-      metrics.agentMemoryBytes.set({ agent_id: r.id }, snap.memoryBytes);
-      metrics.agentCpuSeconds.set({ agent_id: r.id }, snap.pid > 0 ? await cpuSeconds(snap.pid) : 0);
+      // From the agent's cgroup when it has one (the whole tree); from /proc of its process otherwise.
+      const usage = snap.pid > 0 ? await sandbox.usage(r.id) : null;
+      metrics.agentMemoryBytes.set({ agent_id: r.id }, usage?.memoryBytes ?? snap.memoryBytes);
+      metrics.agentCpuSeconds.set({ agent_id: r.id }, usage?.cpuSeconds ?? (snap.pid > 0 ? await cpuSeconds(snap.pid) : 0));
     }
   };
   let metricsServer: Awaited<ReturnType<typeof startMetricsServer>> | undefined;

@@ -55,6 +55,7 @@ describe('metrics and the service unit', () => {
     expect(text).toMatch(/^eosd_rpc_calls_total\{service="agent",method="Hello",code="OK"\} [1-9]\d*$/m);
     expect(text).toMatch(/^eosd_rpc_calls_total\{service="control",method="GetStatus",code="OK"\} [1-9]\d*$/m);
     expect(text).toMatch(/^eosd_rpc_duration_seconds_count\{service="agent",method="Hello"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^eosd_ledger_fsync_seconds_count\{stream="audit"\} [1-9]\d*$/m);
     expect(await run('promtool', ['check', 'metrics'], text)).toEqual({ code: 0, out: '' });
   });
 

@@ -211,6 +211,24 @@ export class AgentSandbox {
     return new AgentSandbox(plan, runtime, filterPath, cgroups, homeTools, opts);
   }
 
+  /** CPU and memory of an agent's cgroup (the whole tree inside its sandbox); null without cgroups or when it has none now. */
+  async usage(agentId: string): Promise<{ cpuSeconds: number; memoryBytes: number } | null> {
+    if (this.#cgroups === null) {
+      return null;
+    }
+    try {
+      const u = await this.#cgroups.open(agentId).readUsage();
+      if (u.cpuUsageNs === null && u.memoryBytes === null) {
+        return null;
+      }
+      return { cpuSeconds: (u.cpuUsageNs ?? 0) / 1e9, memoryBytes: u.memoryBytes ?? 0 };
+    } catch (err) {
+      // The agent's cgroup is removed when it stops: no usage to report then.
+      this.#logger.debug({ err, agentId }, 'no cgroup usage');
+      return null;
+    }
+  }
+
   /** What `eosd status --json` exports: the plan's layers, what is missing, and exit counters. */
   status(): SandboxStatus {
     return {

@@ -97,6 +97,8 @@ export interface LedgerDeps {
   readonly onAlarm?: (err: EosError) => void;
   /** Called after each checkpoint and head are durable, e.g. to export the note to journald or a witness. */
   readonly onCheckpoint?: (checkpoint: Checkpoint) => void;
+  /** Called after each data fdatasync with its latency in seconds and the records it made durable (metrics). */
+  readonly onSync?: (seconds: number, records: number) => void;
 }
 
 /** Options of {@link Ledger.append}. */
@@ -209,6 +211,7 @@ export class Ledger {
   readonly #now: () => number;
   readonly #onAlarm: ((err: EosError) => void) | undefined;
   readonly #onCheckpoint: ((checkpoint: Checkpoint) => void) | undefined;
+  readonly #onSync: ((seconds: number, records: number) => void) | undefined;
   readonly #st: WriterState;
   #fd: number;
   #cpFd: number;
@@ -230,6 +233,7 @@ export class Ledger {
   private constructor(options: LedgerOptions, deps: LedgerDeps, st: WriterState, fd: number, cpFd: number) {
     this.options = options;
     this.#key = deps.key;
+    this.#onSync = deps.onSync;
     this.#log = deps.logger.child({ ledger: options.dir });
     const clock = deps.clock ?? { now: Date.now };
     this.#now = () => clock.now();
@@ -644,7 +648,10 @@ export class Ledger {
    * earlier one has. fdatasync covers everything written to the file before the call.
    */
   #startSync(batch: RecItem[]): void {
-    const sync = fdatasync(this.#fd);
+    const t0 = process.hrtime.bigint();
+    const sync = fdatasync(this.#fd).then(() => {
+      this.#onSync?.(Number(process.hrtime.bigint() - t0) / 1e9, batch.length);
+    });
     this.#syncsInFlight++;
     this.#durable = Promise.all([this.#durable, sync]).then(
       () => {
