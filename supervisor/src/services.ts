@@ -27,6 +27,8 @@ export interface SecurityServices {
   readonly vault: Vault;
   readonly egress: EgressGuard;
   readonly llm: LlmGateway;
+  /** The model allowlist and signed behavioural baselines. */
+  readonly modelGuard: ModelGuard;
   readonly memory: MemoryStore;
   sanitize(text: string): SanitizeResult;
   /** Redacts every vault secret (raw and encoded forms) from text going back to an agent. */
@@ -202,6 +204,7 @@ export async function createServices(opts: ServicesOptions): Promise<SecuritySer
     vault,
     egress,
     llm,
+    modelGuard: guard,
     memory,
     sanitize: sanitizeText,
     redactSecrets,

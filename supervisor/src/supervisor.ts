@@ -442,6 +442,14 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
       },
       ...(opts.logTap === undefined ? {} : { logTap: opts.logTap }),
       reload: reloadOnce,
+      fingerprintModel: async (model) => {
+        const r = await services.modelGuard.fingerprint(model, (req) => services.llm.probe(model, req));
+        if (r.drift) {
+          log.warn({ model, fingerprintHash: r.fingerprintHash }, 'model behaviour drifted from its signed baseline');
+        }
+        await services.audit('model.fingerprint', undefined, { model, fingerprintHash: r.fingerprintHash, drift: r.drift, baselineRecorded: r.baselineRecorded, failedProbes: r.failedProbes }, { durable: true });
+        return r;
+      },
     },
     log.child({ unit: 'control' }),
     (method, code, seconds) => {

@@ -122,6 +122,15 @@ describe('examples/summariser', () => {
     expect(llm.requests.every((r) => r.headers.authorization === `Bearer ${apiKey}`)).toBe(true);
     expect(d.out.raw).not.toContain(apiKey);
 
+    // The operator fingerprints the model: the first run records a signed baseline, the next matches it.
+    const first = await runEosd(['models', 'fingerprint', 'local:llama3.2', '--json', '--socket', d.controlSocket]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ model: 'local:llama3.2', baselineRecorded: true, drift: false, failedProbes: [] });
+    const second = await runEosd(['models', 'fingerprint', 'local:llama3.2', '--json', '--socket', d.controlSocket]);
+    expect(JSON.parse(second.stdout)).toMatchObject({ baselineRecorded: false, drift: false, fingerprintHash: (JSON.parse(first.stdout) as { fingerprintHash: string }).fingerprintHash });
+    const notAllowed = await runEosd(['models', 'fingerprint', 'local:other', '--socket', d.controlSocket]);
+    expect(notAllowed.stderr).toContain('EOS_MODEL_NOT_ALLOWED');
+
     const thinks = (await ledger(stateDir, 'decisions')).filter((r) => r.kind === 'llm.think' && r.agent === 'summariser');
     expect(thinks).toHaveLength(2);
     for (const r of thinks) {

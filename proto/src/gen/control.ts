@@ -13,6 +13,8 @@ import type { DecideApprovalResponse as _eos_control_v1_DecideApprovalResponse, 
 import type { EmergencyStopInfo as _eos_control_v1_EmergencyStopInfo, EmergencyStopInfo__Output as _eos_control_v1_EmergencyStopInfo__Output } from './eos/control/v1/EmergencyStopInfo.js';
 import type { EmergencyStopRequest as _eos_control_v1_EmergencyStopRequest, EmergencyStopRequest__Output as _eos_control_v1_EmergencyStopRequest__Output } from './eos/control/v1/EmergencyStopRequest.js';
 import type { EmergencyStopResponse as _eos_control_v1_EmergencyStopResponse, EmergencyStopResponse__Output as _eos_control_v1_EmergencyStopResponse__Output } from './eos/control/v1/EmergencyStopResponse.js';
+import type { FingerprintModelRequest as _eos_control_v1_FingerprintModelRequest, FingerprintModelRequest__Output as _eos_control_v1_FingerprintModelRequest__Output } from './eos/control/v1/FingerprintModelRequest.js';
+import type { FingerprintModelResponse as _eos_control_v1_FingerprintModelResponse, FingerprintModelResponse__Output as _eos_control_v1_FingerprintModelResponse__Output } from './eos/control/v1/FingerprintModelResponse.js';
 import type { GetAgentRequest as _eos_control_v1_GetAgentRequest, GetAgentRequest__Output as _eos_control_v1_GetAgentRequest__Output } from './eos/control/v1/GetAgentRequest.js';
 import type { GetAgentResponse as _eos_control_v1_GetAgentResponse, GetAgentResponse__Output as _eos_control_v1_GetAgentResponse__Output } from './eos/control/v1/GetAgentResponse.js';
 import type { GetStatusRequest as _eos_control_v1_GetStatusRequest, GetStatusRequest__Output as _eos_control_v1_GetStatusRequest__Output } from './eos/control/v1/GetStatusRequest.js';
@@ -52,6 +54,8 @@ export interface ProtoGrpcType {
         EmergencyStopInfo: MessageTypeDefinition<_eos_control_v1_EmergencyStopInfo, _eos_control_v1_EmergencyStopInfo__Output>
         EmergencyStopRequest: MessageTypeDefinition<_eos_control_v1_EmergencyStopRequest, _eos_control_v1_EmergencyStopRequest__Output>
         EmergencyStopResponse: MessageTypeDefinition<_eos_control_v1_EmergencyStopResponse, _eos_control_v1_EmergencyStopResponse__Output>
+        FingerprintModelRequest: MessageTypeDefinition<_eos_control_v1_FingerprintModelRequest, _eos_control_v1_FingerprintModelRequest__Output>
+        FingerprintModelResponse: MessageTypeDefinition<_eos_control_v1_FingerprintModelResponse, _eos_control_v1_FingerprintModelResponse__Output>
         GetAgentRequest: MessageTypeDefinition<_eos_control_v1_GetAgentRequest, _eos_control_v1_GetAgentRequest__Output>
         GetAgentResponse: MessageTypeDefinition<_eos_control_v1_GetAgentResponse, _eos_control_v1_GetAgentResponse__Output>
         GetStatusRequest: MessageTypeDefinition<_eos_control_v1_GetStatusRequest, _eos_control_v1_GetStatusRequest__Output>

@@ -13,6 +13,7 @@ export interface ControlClient {
   stopAgent(id: string): Promise<controlV1.AgentInfo__Output>;
   restartAgent(id: string): Promise<controlV1.AgentInfo__Output>;
   reload(): Promise<controlV1.ReloadResponse__Output>;
+  fingerprintModel(model: string): Promise<controlV1.FingerprintModelResponse__Output>;
   /** Calls `onLine` with every log line; resolves when the stream ends (never, with follow). */
   streamLogs(req: controlV1.StreamLogsRequest, onLine: (json: string) => void): Promise<void>;
   listApprovals(): Promise<controlV1.ApprovalInfo__Output[]>;
@@ -81,6 +82,8 @@ export function createControlClient(socketPath: string): ControlClient {
       call(client.clearEmergencyStop as Method<controlV1.ClearEmergencyStopRequest, controlV1.ClearEmergencyStopResponse__Output>, {}),
     quarantineAgent: (id, reason) =>
       call(client.quarantineAgent as Method<controlV1.QuarantineAgentRequest, controlV1.QuarantineAgentResponse__Output>, { id, reason }),
+    fingerprintModel: (model) =>
+      call(client.fingerprintModel as Method<controlV1.FingerprintModelRequest, controlV1.FingerprintModelResponse__Output>, { model }),
     reload: () => call(client.reload as Method<controlV1.ReloadRequest, controlV1.ReloadResponse__Output>, {}),
     close: () => client.close(),
   };

@@ -225,6 +225,27 @@ export async function runCli(io: CliIo): Promise<void> {
           ),
         ),
     )
+    .command('models', 'the LLM gateway', (y: Argv) =>
+      y
+        .command(
+          'fingerprint <model>',
+          'run the behavioural probes against an allowlisted model and compare with its signed baseline',
+          (yy: Argv) => yy.positional('model', { type: 'string', demandOption: true, describe: 'provider:model' }),
+          (args) =>
+            withClient(args, async (c) => {
+              const r = await c.fingerprintModel(String(args.model));
+              io.out(
+                (args as GlobalArgs).json
+                  ? JSON.stringify(r)
+                  : `${r.model}: ${r.baselineRecorded ? 'baseline recorded' : r.drift ? 'DRIFT from the signed baseline' : 'matches the signed baseline'} (${r.fingerprintHash.slice(0, 16)}…)${r.failedProbes.length > 0 ? `; failed probes: ${r.failedProbes.join(', ')}` : ''}`,
+              );
+              if (r.drift) {
+                io.exit(3);
+              }
+            }),
+        )
+        .demandCommand(1, 'name a models subcommand: fingerprint'),
+    )
     .command(
       'reload',
       're-read the config: start new agents, stop removed ones, restart changed ones (also on SIGHUP)',

@@ -15,6 +15,8 @@ export interface ControlBackend {
   start(id: string): Promise<controlV1.AgentInfo>;
   stop(id: string): Promise<controlV1.AgentInfo>;
   restart(id: string): Promise<controlV1.AgentInfo>;
+  /** Fingerprints an allowlisted model against its signed baseline. */
+  fingerprintModel?(model: string): Promise<controlV1.FingerprintModelResponse>;
   /** Re-reads the config and applies the agent list. Absent = EOS_UNIMPLEMENTED. */
   reload?(): Promise<controlV1.ReloadResponse>;
   /** Recent and new log lines; absent when the daemon was started without a tap. */
@@ -99,6 +101,9 @@ export class ControlServer {
       RestartAgent: rpc('RestartAgent', async (req: controlV1.RestartAgentRequest__Output) => ({
         agent: await backend.restart(requireId(req.id)),
       })),
+      FingerprintModel: rpc('FingerprintModel', (req: controlV1.FingerprintModelRequest__Output) =>
+        need(backend.fingerprintModel, 'FingerprintModel').call(backend, req.model),
+      ),
       Reload: rpc('Reload', () => need(backend.reload, 'reload').call(backend)),
       StreamLogs: (call: ServerWritableStream<controlV1.StreamLogsRequest__Output, controlV1.StreamLogsResponse>) => {
         const tap = backend.logTap;

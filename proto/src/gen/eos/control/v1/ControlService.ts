@@ -9,6 +9,8 @@ import type { DecideApprovalRequest as _eos_control_v1_DecideApprovalRequest, De
 import type { DecideApprovalResponse as _eos_control_v1_DecideApprovalResponse, DecideApprovalResponse__Output as _eos_control_v1_DecideApprovalResponse__Output } from '../../../eos/control/v1/DecideApprovalResponse.js';
 import type { EmergencyStopRequest as _eos_control_v1_EmergencyStopRequest, EmergencyStopRequest__Output as _eos_control_v1_EmergencyStopRequest__Output } from '../../../eos/control/v1/EmergencyStopRequest.js';
 import type { EmergencyStopResponse as _eos_control_v1_EmergencyStopResponse, EmergencyStopResponse__Output as _eos_control_v1_EmergencyStopResponse__Output } from '../../../eos/control/v1/EmergencyStopResponse.js';
+import type { FingerprintModelRequest as _eos_control_v1_FingerprintModelRequest, FingerprintModelRequest__Output as _eos_control_v1_FingerprintModelRequest__Output } from '../../../eos/control/v1/FingerprintModelRequest.js';
+import type { FingerprintModelResponse as _eos_control_v1_FingerprintModelResponse, FingerprintModelResponse__Output as _eos_control_v1_FingerprintModelResponse__Output } from '../../../eos/control/v1/FingerprintModelResponse.js';
 import type { GetAgentRequest as _eos_control_v1_GetAgentRequest, GetAgentRequest__Output as _eos_control_v1_GetAgentRequest__Output } from '../../../eos/control/v1/GetAgentRequest.js';
 import type { GetAgentResponse as _eos_control_v1_GetAgentResponse, GetAgentResponse__Output as _eos_control_v1_GetAgentResponse__Output } from '../../../eos/control/v1/GetAgentResponse.js';
 import type { GetStatusRequest as _eos_control_v1_GetStatusRequest, GetStatusRequest__Output as _eos_control_v1_GetStatusRequest__Output } from '../../../eos/control/v1/GetStatusRequest.js';
@@ -75,6 +77,23 @@ export interface ControlServiceClient extends grpc.Client {
   emergencyStop(argument: _eos_control_v1_EmergencyStopRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_EmergencyStopResponse__Output>): grpc.ClientUnaryCall;
   emergencyStop(argument: _eos_control_v1_EmergencyStopRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_EmergencyStopResponse__Output>): grpc.ClientUnaryCall;
   emergencyStop(argument: _eos_control_v1_EmergencyStopRequest, callback: grpc.requestCallback<_eos_control_v1_EmergencyStopResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Runs the behavioural fingerprint probes against an allowlisted model and compares them with its
+   * signed baseline (recording one when there is none).
+   */
+  FingerprintModel(argument: _eos_control_v1_FingerprintModelRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_FingerprintModelResponse__Output>): grpc.ClientUnaryCall;
+  FingerprintModel(argument: _eos_control_v1_FingerprintModelRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_FingerprintModelResponse__Output>): grpc.ClientUnaryCall;
+  FingerprintModel(argument: _eos_control_v1_FingerprintModelRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_FingerprintModelResponse__Output>): grpc.ClientUnaryCall;
+  FingerprintModel(argument: _eos_control_v1_FingerprintModelRequest, callback: grpc.requestCallback<_eos_control_v1_FingerprintModelResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Runs the behavioural fingerprint probes against an allowlisted model and compares them with its
+   * signed baseline (recording one when there is none).
+   */
+  fingerprintModel(argument: _eos_control_v1_FingerprintModelRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_FingerprintModelResponse__Output>): grpc.ClientUnaryCall;
+  fingerprintModel(argument: _eos_control_v1_FingerprintModelRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_FingerprintModelResponse__Output>): grpc.ClientUnaryCall;
+  fingerprintModel(argument: _eos_control_v1_FingerprintModelRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_FingerprintModelResponse__Output>): grpc.ClientUnaryCall;
+  fingerprintModel(argument: _eos_control_v1_FingerprintModelRequest, callback: grpc.requestCallback<_eos_control_v1_FingerprintModelResponse__Output>): grpc.ClientUnaryCall;
   
   GetAgent(argument: _eos_control_v1_GetAgentRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_GetAgentResponse__Output>): grpc.ClientUnaryCall;
   GetAgent(argument: _eos_control_v1_GetAgentRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_GetAgentResponse__Output>): grpc.ClientUnaryCall;
@@ -204,6 +223,12 @@ export interface ControlServiceHandlers extends grpc.UntypedServiceImplementatio
    */
   EmergencyStop: grpc.handleUnaryCall<_eos_control_v1_EmergencyStopRequest__Output, _eos_control_v1_EmergencyStopResponse>;
   
+  /**
+   * Runs the behavioural fingerprint probes against an allowlisted model and compares them with its
+   * signed baseline (recording one when there is none).
+   */
+  FingerprintModel: grpc.handleUnaryCall<_eos_control_v1_FingerprintModelRequest__Output, _eos_control_v1_FingerprintModelResponse>;
+  
   GetAgent: grpc.handleUnaryCall<_eos_control_v1_GetAgentRequest__Output, _eos_control_v1_GetAgentResponse>;
   
   GetStatus: grpc.handleUnaryCall<_eos_control_v1_GetStatusRequest__Output, _eos_control_v1_GetStatusResponse>;
@@ -242,6 +267,7 @@ export interface ControlServiceDefinition extends grpc.ServiceDefinition {
   ClearEmergencyStop: MethodDefinition<_eos_control_v1_ClearEmergencyStopRequest, _eos_control_v1_ClearEmergencyStopResponse, _eos_control_v1_ClearEmergencyStopRequest__Output, _eos_control_v1_ClearEmergencyStopResponse__Output>
   DecideApproval: MethodDefinition<_eos_control_v1_DecideApprovalRequest, _eos_control_v1_DecideApprovalResponse, _eos_control_v1_DecideApprovalRequest__Output, _eos_control_v1_DecideApprovalResponse__Output>
   EmergencyStop: MethodDefinition<_eos_control_v1_EmergencyStopRequest, _eos_control_v1_EmergencyStopResponse, _eos_control_v1_EmergencyStopRequest__Output, _eos_control_v1_EmergencyStopResponse__Output>
+  FingerprintModel: MethodDefinition<_eos_control_v1_FingerprintModelRequest, _eos_control_v1_FingerprintModelResponse, _eos_control_v1_FingerprintModelRequest__Output, _eos_control_v1_FingerprintModelResponse__Output>
   GetAgent: MethodDefinition<_eos_control_v1_GetAgentRequest, _eos_control_v1_GetAgentResponse, _eos_control_v1_GetAgentRequest__Output, _eos_control_v1_GetAgentResponse__Output>
   GetStatus: MethodDefinition<_eos_control_v1_GetStatusRequest, _eos_control_v1_GetStatusResponse, _eos_control_v1_GetStatusRequest__Output, _eos_control_v1_GetStatusResponse__Output>
   ListAgents: MethodDefinition<_eos_control_v1_ListAgentsRequest, _eos_control_v1_ListAgentsResponse, _eos_control_v1_ListAgentsRequest__Output, _eos_control_v1_ListAgentsResponse__Output>

@@ -10,6 +10,8 @@ export type * from './DecideApprovalResponse.js';
 export type * from './EmergencyStopInfo.js';
 export type * from './EmergencyStopRequest.js';
 export type * from './EmergencyStopResponse.js';
+export type * from './FingerprintModelRequest.js';
+export type * from './FingerprintModelResponse.js';
 export type * from './GetAgentRequest.js';
 export type * from './GetAgentResponse.js';
 export type * from './GetStatusRequest.js';
