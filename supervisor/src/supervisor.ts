@@ -25,6 +25,7 @@ import { startMetricsServer } from './metrics/metrics-server.js';
 import { createServices, ledgerDirs, type SecurityServices } from './services.js';
 import { queryLedger } from './ledger/index.js';
 import { startKernelWatch } from './kernel-watch.js';
+import type { HelperHandle } from './helper/index.js';
 import type { RunnerEvent } from './agent/agent-runner.js';
 import type { AgentState } from './agent/agent-state.js';
 
@@ -463,7 +464,29 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
   let lastBus = bus.counters();
   let lastAuth = { ...authCounters };
   const lastAgent = new Map<string, { published: number; delivered: number; dropped: number; aclDenied: number }>();
+  // Assigned once the helper starts (after the metrics server): a scrape before then sees no helper.
+  const helperRef: { current?: HelperHandle } = {};
+  let lastHelper: Record<string, number> = {};
   const syncMetrics = async (): Promise<void> => {
+    const helper = helperRef.current;
+    if (helper !== undefined) {
+      const c = helper.counters();
+      const now: Record<string, number> = {
+        received: c.helper.received,
+        dropped: c.helper.dropped,
+        lost_kernel: c.helper.lostKernel,
+        frames_accepted: c.framesAccepted,
+        frames_rejected: c.framesRejected,
+        alerts_published: c.alertsPublished,
+        alerts_rate_limited: c.alertsRateLimited,
+        restarts: c.restarts,
+      };
+      for (const [event, n] of Object.entries(now)) {
+        metrics.helperEvents.inc({ event }, Math.max(0, n - (lastHelper[event] ?? 0)));
+      }
+      lastHelper = now;
+      metrics.helperUp.set(c.state === 'running' ? 1 : 0);
+    }
     metrics.approvalsPending.set(safety.approvals.list().filter((a) => a.state === 'pending').length);
     const b = bus.counters();
     metrics.rateLimited.inc({ scope: 'any' }, b.rateLimited - lastBus.rateLimited);
@@ -508,6 +531,7 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
       void safety.quarantine.onKernelAlarm(agentId, tier, alarm).catch((err: unknown) => log.error({ err, agentId }, 'kernel-alarm quarantine failed'));
     },
   });
+  helperRef.current = helper;
 
   let stopping: Promise<void> | undefined;
   return {

@@ -23,5 +23,9 @@ describe('the ebpf helper under the daemon', () => {
     expect(critical.agent).toMatchObject({ kind: 'gw_action' });
     const status = await d.client.getStatus();
     expect((JSON.parse(status.busJson.toString()) as { published: number }).published).toBeGreaterThanOrEqual(3);
+    // Its counters reach the metrics.
+    const text = await (await fetch(status.metricsUrl)).text();
+    expect(text).toMatch(/^eosd_helper_up 1$/m);
+    expect(text).toMatch(/^eosd_helper_events_total\{event="alerts_published"\} [1-9]\d*$/m);
   });
 });

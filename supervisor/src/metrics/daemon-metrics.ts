@@ -62,6 +62,13 @@ export class DaemonMetrics {
   readonly ledgerLastCheckpoint = this.#gauge('eosd_ledger_last_checkpoint_timestamp_seconds', 'time of the latest signed checkpoint', ['stream']);
   readonly ledgerDegraded = this.#gauge('eosd_ledger_degraded', '1 when the ledger failed closed after a write error', ['stream']);
 
+  readonly helperEvents = this.#counter(
+    'eosd_helper_events_total',
+    'eBPF helper: events received, dropped and lost in the kernel (its own report), frames accepted and rejected by the supervisor, alerts published and rate-limited, restarts',
+    ['event'],
+  );
+  readonly helperUp = this.#gauge('eosd_helper_up', '1 while the eBPF helper is running and connected', []);
+
   readonly sandboxLayer = this.#gauge('eosd_sandbox_layer_active', '1 when an agent started now gets this sandbox layer', ['layer']);
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
