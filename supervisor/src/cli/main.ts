@@ -2,7 +2,8 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import yargs, { type Argv } from 'yargs';
 import { EosError, isEosError } from '@everythingos/proto';
-import { loadConfig } from '../config/load-config.js';
+import { loadConfig, parseConfig } from '../config/load-config.js';
+import type { DaemonConfig } from '../config/schema.js';
 import { createSupervisor, EOSD_VERSION } from '../supervisor.js';
 import { LogTap } from '../logs/log-tap.js';
 import { registerApprovalCommands } from './approval-commands.js';
@@ -114,18 +115,16 @@ export async function runCli(io: CliIo): Promise<void> {
           ...(args.dev ? { dev: true } : {}),
           ...(args['state-dir'] === undefined ? {} : { stateDir: args['state-dir'] as string }),
         };
-        const { parseConfig } = await import('../config/load-config.js');
-        const loaded =
-          configPath === undefined ? parseConfig({}, '(no config file)', process.cwd(), overrides) : await loadConfig(configPath, overrides);
-        const config = args['allow-degraded-sandbox'] === true ? { ...loaded, sandbox: { ...loaded.sandbox, allowDegradedHighTier: true } } : loaded;
+        // Read at start and again on every reload, with the same command-line overrides.
+        const readConfig = async (): Promise<DaemonConfig> => {
+          const loaded =
+            configPath === undefined ? parseConfig({}, '(no config file)', process.cwd(), overrides) : await loadConfig(configPath, overrides);
+          return args['allow-degraded-sandbox'] === true ? { ...loaded, sandbox: { ...loaded.sandbox, allowDegradedHighTier: true } } : loaded;
+        };
+        const config = await readConfig();
         const logTap = new LogTap();
         const logger = io.createLogger(io.env.EOSD_LOG_LEVEL ?? config.logLevel, logTap);
-        const reloadConfig = async (): Promise<typeof config> => {
-          const again =
-            configPath === undefined ? parseConfig({}, '(no config file)', process.cwd(), overrides) : await loadConfig(configPath, overrides);
-          return args['allow-degraded-sandbox'] === true ? { ...again, sandbox: { ...again.sandbox, allowDegradedHighTier: true } } : again;
-        };
-        const sup = await createSupervisor({ config, logger, logTap, acceptLedgerReset: Boolean(args['accept-ledger-reset']), reloadConfig });
+        const sup = await createSupervisor({ config, logger, logTap, acceptLedgerReset: Boolean(args['accept-ledger-reset']), reloadConfig: readConfig });
         const log = logger.child({ component: 'supervisor' });
         const notifier = new SdNotifier({ env: io.env, logger: log });
         let stopped = false;
