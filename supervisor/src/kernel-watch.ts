@@ -1,5 +1,4 @@
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { EosError, type RiskTier } from '@everythingos/proto';
 import type { EventBus } from './bus/event-bus.js';
@@ -7,6 +6,7 @@ import type { DaemonConfig } from './config/schema.js';
 import { ensureDir } from './fs-layout.js';
 import { HelperEventValidator, SOC_CHANNELS, startHelper, type HelperHandle } from './helper/index.js';
 import type { SecurityServices } from './services.js';
+import { assetBin } from './asset-bin.js';
 
 /** The bus identity of the helper's publications: a source no agent can have (ids start with a letter). */
 export const HELPER_SOURCE = 'ebpf-helper';
@@ -24,11 +24,6 @@ export interface KernelWatchOptions {
   tierOf: (agentId: string) => RiskTier | undefined;
   /** Quarantines an agent after a CRITICAL kernel event, per policy. */
   onKernelAlarm: (agentId: string, tier: RiskTier, alarm: string) => void;
-}
-
-function helperBin(): string {
-  const pkgJson = fileURLToPath(import.meta.resolve('@everythingos/ebpf-helper/package.json'));
-  return join(dirname(pkgJson), 'dist', 'bin', 'ebpf-helper.js');
 }
 
 /**
@@ -83,7 +78,7 @@ export async function startKernelWatch(o: KernelWatchOptions): Promise<HelperHan
     {
       mode: e.mode,
       socketPath: join(helpersDir, 'ebpf.sock'),
-      helperEntry: helperBin(),
+      helperEntry: assetBin('@everythingos/ebpf-helper', 'ebpf-helper.js'),
       nodePath: process.execPath,
       ...(e.mode === 'tail' && o.isRoot ? { uid: e.helperUid ?? start - 1, gid: e.helperUid ?? start - 1 } : {}),
       ...(e.mode === 'tail' ? { tail: { dir: e.glasswallyDir ?? '' } } : { kernel: { uidMin: start, uidMax: start + count } }),

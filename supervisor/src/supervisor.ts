@@ -1,7 +1,6 @@
 import { chmod, chown, readFile, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { EosError, isEosError, PROTOCOL_VERSION, type controlV1 } from '@everythingos/proto';
 import { createHash } from 'node:crypto';
@@ -28,6 +27,7 @@ import { startKernelWatch } from './kernel-watch.js';
 import type { HelperHandle } from './helper/index.js';
 import type { RunnerEvent } from './agent/agent-runner.js';
 import type { AgentState } from './agent/agent-state.js';
+import { assetBin } from './asset-bin.js';
 
 /** Version of the daemon, reported by `eosd status`. */
 export const EOSD_VERSION = '0.1.0';
@@ -62,11 +62,6 @@ export interface Supervisor {
   reload(): Promise<controlV1.ReloadResponse>;
   /** Whether the daemon is healthy enough to ping the service watchdog. */
   health(): Promise<{ healthy: boolean; reason?: string }>;
-}
-
-function agentHostPath(): string {
-  const pkgJson = fileURLToPath(import.meta.resolve('@everythingos/agent-host/package.json'));
-  return join(dirname(pkgJson), 'dist', 'bin', 'agent-host.js');
 }
 
 /** Probes a Unix socket: true when something accepts connections on it. */
@@ -186,7 +181,7 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
   };
   const authCounters: AuthCounters = newAuthCounters();
   const bus = new EventBus({ ...config.bus, logger: log.child({ unit: 'bus' }) });
-  const hostPath = agentHostPath();
+  const hostPath = assetBin('@everythingos/agent-host', 'agent-host.js');
   const hostPkgDir = dirname(dirname(dirname(hostPath)));
   const startedAtMs = Date.now();
   const runners = new Map<string, AgentRunner>();
