@@ -1,5 +1,5 @@
 import { hexEquals, newRecordSpans, scanRecordSpans } from './canonical-scan.js';
-import { isValidKind, NOT_CANONICAL, SYSTEM_KINDS } from './ledger-record.js';
+import { isValidKind, NOT_CANONICAL, SYSTEM_KINDS } from './record-kinds.js';
 import { nodeHashLatin1 } from './merkle.js';
 import { scanSegment, type ScanBuffer } from './segment-scanner.js';
 
