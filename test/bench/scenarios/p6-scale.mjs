@@ -1,9 +1,9 @@
 // P6: PSS per idle agent at N agents, and control RPC latency with M agents running.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fixture, startDaemon } from '../lib/daemon.mjs';
+import { fixture, ROOT, startDaemon } from '../lib/daemon.mjs';
 import { sleep, treePssBytes } from '../lib/procs.mjs';
 import { quantile, summary } from '../lib/stats.mjs';
 
@@ -18,6 +18,9 @@ const MiB = 1024 * 1024;
  */
 async function makePackages(dir, n) {
   const source = await readFile(join(fixture('bench-idle'), 'index.js'), 'utf8');
+  // Outside the repository the packages find the SDK through this link (the daemon mounts its target).
+  await mkdir(join(dir, 'node_modules', '@everythingos'), { recursive: true, mode: 0o755 });
+  await symlink(join(ROOT, 'sdk'), join(dir, 'node_modules', '@everythingos', 'sdk'));
   const base = JSON.parse(await readFile(join(fixture('bench-idle'), 'package.json'), 'utf8'));
   const agents = [];
   for (let k = 0; k < n; k++) {
