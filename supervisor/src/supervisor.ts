@@ -28,6 +28,7 @@ import type { HelperHandle } from './helper/index.js';
 import type { RunnerEvent } from './agent/agent-runner.js';
 import type { AgentState } from './agent/agent-state.js';
 import { assetBin } from './asset-bin.js';
+import { RssSampler } from './metrics/rss-sampler.js';
 
 /** Version of the daemon, reported by `eosd status`. */
 export const EOSD_VERSION = '0.1.0';
@@ -46,6 +47,8 @@ export interface SupervisorOptions {
 
 /** The SDK agents import; resolved from every agent package even when not declared. */
 const SDK_PACKAGE = '@everythingos/sdk';
+/** Pause between RSS sweeps of the agent processes; a reported RSS is at most this plus one sweep old. */
+const RSS_SAMPLE_INTERVAL_MS = 1000;
 
 /** A running daemon: agents, bus, control socket. */
 export interface Supervisor {
@@ -185,6 +188,13 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
   const hostPkgDir = dirname(dirname(dirname(hostPath)));
   const startedAtMs = Date.now();
   const runners = new Map<string, AgentRunner>();
+  // Control RPCs and scrapes read agent RSS from this cache, not /proc per call (at most ~1 s + one sweep old).
+  const rss = new RssSampler({
+    pids: () => [...runners.values()].map((r) => r.livePid),
+    intervalMs: RSS_SAMPLE_INTERVAL_MS,
+    concurrency: 8,
+    log: log.child({ unit: 'rss-sampler' }),
+  });
   const agentByUid = new Map<number, string>();
   const servers = new Map<string, AgentServer>();
   /** What each agent was prepared from, to tell a changed agent on reload. */
@@ -285,6 +295,7 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
       homeImage,
       log: log.child({ agentId: spec.id }),
       onEvent: onRunnerEvent,
+      memory: rss,
       startGate: () => {
         safety.estop.assertInactive(spec.id);
         safety.quarantine.assertNotQuarantined(spec.id);
@@ -554,11 +565,13 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
             }),
           ),
       );
+      rss.start();
       control.setServing(true);
     },
     stop(reason = 'daemon stopping') {
       stopping ??= (async () => {
         control.setServing(false);
+        await rss.stop();
         await safety.approvals.close(reason);
         await Promise.all([...runners.values()].map((r) => r.close(reason)));
         await Promise.all([...servers.values()].map((s) => s.close()));

@@ -5,6 +5,11 @@ import { EXAMPLES, isAlive, runEosd, startDaemon } from './helpers/daemon.js';
 
 const isRoot = process.getuid?.() === 0;
 
+async function procRss(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1]) * 1024;
+}
+
 async function procUid(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const m = /^Uid:\s+(\d+)/m.exec(status);
@@ -28,7 +33,7 @@ describe('agent processes', () => {
     await d.out.waitFor((l) => l.agentId === 'ping' && l.msg === 'pong received');
     const res = await runEosd(['agents', 'ls', '--json', '--socket', d.controlSocket]);
     expect(res.code).toBe(0);
-    const agents = JSON.parse(res.stdout) as { id: string; state: string; pid: number; uid: number; tier: string; restarts: number }[];
+    const agents = JSON.parse(res.stdout) as { id: string; state: string; pid: number; uid: number; tier: string; restarts: number; memoryBytes: number }[];
     expect(agents.map((a) => a.id).sort()).toEqual(['heartbeat', 'ping']);
     for (const a of agents) {
       expect(a).toMatchObject({ state: 'running', tier: 'low', restarts: 0 });
@@ -36,6 +41,9 @@ describe('agent processes', () => {
       expect(a.pid).not.toBe(d.child.pid);
       expect(isAlive(a.pid)).toBe(true);
       expect(await procUid(a.pid)).toBe(a.uid);
+      // memoryBytes comes from the daemon's background RSS sampler: the process's real RSS, at most ~1 s old.
+      expect(a.memoryBytes).toBeGreaterThan(10 * 1024 * 1024);
+      expect(Math.abs(a.memoryBytes - (await procRss(a.pid)))).toBeLessThan(24 * 1024 * 1024);
     }
     expect(new Set(agents.map((a) => a.pid)).size).toBe(2);
     if (isRoot) {

@@ -40,6 +40,8 @@ export interface AgentRunnerOptions {
   startGate?: () => void;
   /** Called after the agent exceeded its restart intensity and became errored. */
   onGiveUp?: () => void;
+  /** Where snapshots get the RSS (a cache such as RssSampler); default: read `/proc/<pid>/status` per snapshot. */
+  memory?: { rssBytes(pid: number): Promise<number> };
 }
 
 /** What a runner reports to its supervisor. */
@@ -127,6 +129,12 @@ export class AgentRunner {
     return this.#o.spec;
   }
 
+  /** Host pid of the agent's process while it is starting, running or stopping; 0 otherwise. */
+  get livePid(): number {
+    const pid = this.#agentPid || (this.#child?.pid ?? 0);
+    return this.#state === 'starting' || this.#state === 'running' || this.#state === 'stopping' ? pid : 0;
+  }
+
   /**
    * Starts the agent and resolves once it is running.
    * @throws EosError `EOS_ILLEGAL_STATE` (already starting/running/stopping), `EOS_AGENT_EXITED`
@@ -187,7 +195,7 @@ export class AgentRunner {
       uid: this.#o.uid ?? process.getuid?.() ?? 0,
       startedAtMs: this.#state === 'running' ? this.#startedAtMs : 0,
       restarts: this.#restarts,
-      memoryBytes: pid > 0 ? await rssBytes(pid) : 0,
+      memoryBytes: pid > 0 ? await (this.#o.memory?.rssBytes(pid) ?? rssBytes(pid)) : 0,
       lastExit: this.#lastExit,
       packageDir: this.#o.pkg.dir,
       restart: this.#o.spec.restart,

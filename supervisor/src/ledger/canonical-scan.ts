@@ -30,6 +30,12 @@ function hex4(b: Uint8Array, i: number): number {
   return a < 0 || c < 0 || d < 0 || e < 0 ? -1 : (a << 12) | (c << 8) | (d << 4) | e;
 }
 
+/** 1 for the bytes a string can hold as they are without ending or escaping (0x20-0x7f except `"` and `\`). */
+const STRING_PLAIN = new Uint8Array(256);
+for (let c = 0x20; c < 0x80; c++) {
+  STRING_PLAIN[c] = c === QUOTE || c === BACKSLASH ? 0 : 1;
+}
+
 /** Set by scanString: whether the last string had an escape or a non-ASCII byte. */
 let lastStringPlain = true;
 
@@ -38,6 +44,13 @@ function scanString(b: Uint8Array, i: number, end: number): number {
   let plain = true;
   i++;
   while (i < end) {
+    // Runs of ordinary printable ASCII cost one table load per byte.
+    while (i < end && STRING_PLAIN[b[i] as number] === 1) {
+      i++;
+    }
+    if (i >= end) {
+      break;
+    }
     const c = b[i] as number;
     if (c === QUOTE) {
       lastStringPlain = plain;

@@ -2,6 +2,9 @@ import { createHash } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
 import { newRecordSpans, scanRecordSpans } from './canonical-scan.js';
 import { EosError } from '@everythingos/proto';
+import { isValidKind, KIND_PATTERN, NOT_CANONICAL } from './record-kinds.js';
+
+export { isValidKind, NOT_CANONICAL, SYSTEM_KINDS } from './record-kinds.js';
 
 /** A JSON value as stored in a ledger payload. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -24,17 +27,7 @@ export interface LedgerRecord {
   readonly prev: string;
 }
 
-/** Kinds the ledger writes itself. */
-export const SYSTEM_KINDS = {
-  genesis: 'ledger.genesis',
-  segmentStart: 'ledger.segment-start',
-  open: 'ledger.open',
-  recovery: 'ledger.recovery',
-  close: 'ledger.close',
-  reset: 'ledger.reset',
-} as const;
 
-const KIND_PATTERN = /^[a-z][a-z0-9_.-]{0,63}$/;
 const AGENT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 /** Payload keys that look like secrets must carry a digest, not a value. */
 const SECRET_KEY_PATTERN = /(secret|passw(or)?d|token|api[-_]?key|private[-_]?key|authorization|cookie|credential)/i;
@@ -108,25 +101,6 @@ export function encodeRecord(record: LedgerRecord): string {
 /** Why a line is not a well-formed record, or the record. */
 export type ParsedLine = { ok: true; record: LedgerRecord } | { ok: false; reason: string };
 
-/** Reason given for a line that is not a canonical v1 record. */
-export const NOT_CANONICAL = 'record is not a canonical (RFC 8785) v1 record';
-
-const knownKinds = new Set<string>();
-const KNOWN_KINDS_MAX = 4096;
-
-/** Whether `kind` matches the kind pattern (memoised: kinds repeat on every line). */
-export function isValidKind(kind: string): boolean {
-  if (knownKinds.has(kind)) {
-    return true;
-  }
-  if (!KIND_PATTERN.test(kind)) {
-    return false;
-  }
-  if (knownKinds.size < KNOWN_KINDS_MAX) {
-    knownKinds.add(kind);
-  }
-  return true;
-}
 
 /** Parses one line and checks RFC 8785 canonical form and the v1 schema. */
 export function parseRecordLine(line: string): ParsedLine {

@@ -25,13 +25,19 @@ export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
   return sha256(nodeScratch);
 }
 
-const latin1Scratch = Buffer.alloc(1 + 2 * HASH_BYTES);
+const latin1Scratch = new Uint8Array(1 + 2 * HASH_BYTES);
 latin1Scratch[0] = 0x01;
 
 /** {@link nodeHash} over digests held as 32-character latin1 strings; returns the same form. */
 export function nodeHashLatin1(left: string, right: string): string {
-  latin1Scratch.write(left, 1, HASH_BYTES, 'latin1');
-  latin1Scratch.write(right, 1 + HASH_BYTES, HASH_BYTES, 'latin1');
+  if (left.length !== HASH_BYTES || right.length !== HASH_BYTES) {
+    throw new RangeError('node hash inputs must be 32-byte digests');
+  }
+  // A byte loop beats Buffer#write here: two 32-byte copies do not pay for a call into C++.
+  for (let k = 0; k < HASH_BYTES; k++) {
+    latin1Scratch[1 + k] = left.charCodeAt(k);
+    latin1Scratch[1 + HASH_BYTES + k] = right.charCodeAt(k);
+  }
   return hash('sha256', latin1Scratch, 'binary');
 }
 

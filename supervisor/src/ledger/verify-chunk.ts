@@ -1,7 +1,7 @@
 import { hexEquals, newRecordSpans, scanRecordSpans } from './canonical-scan.js';
-import { isValidKind, NOT_CANONICAL, SYSTEM_KINDS } from './ledger-record.js';
+import { isValidKind, NOT_CANONICAL, SYSTEM_KINDS } from './record-kinds.js';
 import { nodeHashLatin1 } from './merkle.js';
-import { scanSegment } from './segment-scanner.js';
+import { scanSegment, type ScanBuffer } from './segment-scanner.js';
 
 /** A subtree hash of a compact range: covers 2^level leaves; the digest as a latin1 string. */
 export interface RangeNode {
@@ -41,16 +41,20 @@ export interface ChunkResult {
 /**
  * Verifies one chunk on its own: canonical form and schema of every record, contiguous seqs and
  * hash links inside the chunk, no genesis or segment-start record after the first; builds the
- * compact Merkle range over its leaves. Runs in a worker thread or inline.
+ * compact Merkle range over its leaves. Runs in a worker thread or inline; `scratch` lets
+ * successive chunks in one thread share a read buffer.
  */
-export function verifyChunk(task: ChunkTask): ChunkResult {
+export function verifyChunk(task: ChunkTask, scratch?: ScanBuffer): ChunkResult {
   let count = 0;
   let firstSeq = -1;
   let firstPrev = '';
   let firstKind = '';
   let firstPayload: unknown = null;
   let lastLeaf: string | undefined;
-  const nodes: RangeNode[] = [];
+  // The compact range as a stack of subtree hashes and their levels (parallel arrays: no object per leaf).
+  const stackHash: string[] = [];
+  const stackLevel: number[] = [];
+  const rangeNodes = (): RangeNode[] => stackHash.map((hash, i) => ({ level: stackLevel[i] as number, hash }));
   const cpRanges: { size: number; nodes: RangeNode[] }[] = [];
   let head: ChunkResult['head'];
   let cpAt = 0;
@@ -58,6 +62,7 @@ export function verifyChunk(task: ChunkTask): ChunkResult {
   const sp = newRecordSpans();
   let kindBytes = Buffer.alloc(0);
   let kindValue = '';
+  let kindValid = false;
   const end = scanSegment(
     task.path,
     task.start,
@@ -76,9 +81,10 @@ export function verifyChunk(task: ChunkTask): ChunkResult {
         if (!same) {
           kindBytes = Buffer.from(buf.subarray(sp.kindStart + 1, sp.kindEnd - 1));
           kindValue = kindBytes.toString('latin1');
+          kindValid = isValidKind(kindValue);
         }
         const kind = kindValue;
-        if (!isValidKind(kind)) {
+        if (!kindValid) {
           reason = 'record kind is malformed';
         } else if (count === 0) {
           firstSeq = sp.seq;
@@ -105,17 +111,19 @@ export function verifyChunk(task: ChunkTask): ChunkResult {
       let hash = leaf;
       let level = 0;
       let idx = firstSeq + count;
-      while (nodes.length > 0 && idx % 2 === 1 && (nodes[nodes.length - 1] as RangeNode).level === level) {
-        hash = nodeHashLatin1((nodes.pop() as RangeNode).hash, hash);
+      while (stackHash.length > 0 && idx % 2 === 1 && stackLevel[stackLevel.length - 1] === level) {
+        stackLevel.pop();
+        hash = nodeHashLatin1(stackHash.pop() as string, hash);
         level++;
         idx = (idx - 1) / 2;
       }
-      nodes.push({ level, hash });
+      stackHash.push(hash);
+      stackLevel.push(level);
       count++;
       lastLeaf = leaf;
       const size = firstSeq + count;
       while (cpAt < task.cpSizes.length && task.cpSizes[cpAt] === size) {
-        cpRanges.push({ size, nodes: nodes.slice() });
+        cpRanges.push({ size, nodes: rangeNodes() });
         cpAt++;
       }
       if (size === task.headSize) {
@@ -124,6 +132,7 @@ export function verifyChunk(task: ChunkTask): ChunkResult {
       return null;
     },
     task.end,
+    scratch,
   );
   const trailingBytes = error === undefined ? end.trailingBytes : 0;
   return {
@@ -133,7 +142,7 @@ export function verifyChunk(task: ChunkTask): ChunkResult {
     firstKind,
     firstPayload,
     lastLeaf: lastLeaf === undefined ? '' : Buffer.from(lastLeaf, 'latin1').toString('hex'),
-    range: nodes,
+    range: rangeNodes(),
     cpRanges,
     ...(head ? { head } : {}),
     trailingBytes: Math.max(0, trailingBytes),

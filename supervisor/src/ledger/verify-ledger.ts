@@ -8,6 +8,7 @@ import { ledgerPublicKey, type LedgerPublicKey } from './ledger-key.js';
 import { listSegments, readCheckpointNotes, readHead, segmentName, type LedgerHead } from './ledger-files.js';
 import { genesisPrev, SYSTEM_KINDS } from './ledger-record.js';
 import { MerkleFrontier } from './merkle.js';
+import type { ScanBuffer } from './segment-scanner.js';
 import { verifyChunk, type ChunkResult, type ChunkTask, type RangeNode } from './verify-chunk.js';
 
 /** Where and why verification failed. */
@@ -289,7 +290,8 @@ export function verifyLedgerSync(
   if (!prepared.ok) {
     return prepared.result;
   }
-  return merge(prepared.plan, prepared.plan.tasks.map((t) => verifyChunk(t.task)), stopAtHead);
+  const scratch: ScanBuffer = {};
+  return merge(prepared.plan, prepared.plan.tasks.map((t) => verifyChunk(t.task, scratch)), stopAtHead);
 }
 
 function runPool(tasks: readonly ChunkTask[], workers: number): Promise<ChunkResult[]> {
@@ -364,6 +366,8 @@ export async function verifyLedger(dir: string, publicKey: PublicKeyInput, optio
   const tasks = prepared.plan.tasks.map((t) => t.task);
   const cores = availableParallelism();
   const workers = options.workers ?? (cores >= 2 && tasks.length >= PARALLEL_MIN_CHUNKS ? Math.min(cores, 4) : 0);
-  const results = workers > 0 && workerAvailable && tasks.length > 1 ? await runPool(tasks, workers) : tasks.map((t) => verifyChunk(t));
+  const scratch: ScanBuffer = {};
+  const results =
+    workers > 0 && workerAvailable && tasks.length > 1 ? await runPool(tasks, workers) : tasks.map((t) => verifyChunk(t, scratch));
   return merge(prepared.plan, results, stopAtHead);
 }

@@ -1,10 +1,9 @@
 // P6: PSS per idle agent at N agents, and control RPC latency with M agents running.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { fixture, startDaemon } from '../lib/daemon.mjs';
+import { fixture, ROOT, startDaemon } from '../lib/daemon.mjs';
 import { sleep, treePssBytes } from '../lib/procs.mjs';
 import { quantile, summary } from '../lib/stats.mjs';
 
@@ -13,9 +12,15 @@ export const title = 'PSS per idle agent; control RPC p99 under many agents';
 
 const MiB = 1024 * 1024;
 
-/** N agent packages `bench-idle-<k>` that re-export the bench-idle fixture (ids must match manifests). */
+/**
+ * N agent packages `bench-idle-<k>`, each a copy of the bench-idle fixture (ids must match
+ * manifests). Copies, not re-exports: the sandbox mounts only the agent's own package directory.
+ */
 async function makePackages(dir, n) {
-  const entry = pathToFileURL(join(fixture('bench-idle'), 'index.js')).href;
+  const source = await readFile(join(fixture('bench-idle'), 'index.js'), 'utf8');
+  // Outside the repository the packages find the SDK through this link (the daemon mounts its target).
+  await mkdir(join(dir, 'node_modules', '@everythingos'), { recursive: true, mode: 0o755 });
+  await symlink(join(ROOT, 'sdk'), join(dir, 'node_modules', '@everythingos', 'sdk'));
   const base = JSON.parse(await readFile(join(fixture('bench-idle'), 'package.json'), 'utf8'));
   const agents = [];
   for (let k = 0; k < n; k++) {
@@ -24,7 +29,7 @@ async function makePackages(dir, n) {
     await mkdir(pkgDir, { mode: 0o755 });
     const pkg = { ...base, name: `fixture-${id}`, everythingos: { ...base.everythingos, id } };
     await writeFile(join(pkgDir, 'package.json'), JSON.stringify(pkg), { mode: 0o644 });
-    await writeFile(join(pkgDir, 'index.js'), `export { default } from ${JSON.stringify(entry)};\n`, { mode: 0o644 });
+    await writeFile(join(pkgDir, 'index.js'), source, { mode: 0o644 });
     agents.push({ id, package: pkgDir, tier: 'low', startTimeoutMs: 300_000, heartbeatTimeoutMs: 120_000 });
   }
   return agents;
