@@ -146,7 +146,10 @@ describe('Ledger', () => {
     const first = await l.checkpoint();
     expect(await l.checkpoint()).toBe(first);
     await l.append('agent.act', 'a', { i: 1 });
-    await expect.poll(() => ledgerStatus(f.dir, f.key.publicKey).latestCheckpoint?.size, { timeout: 5_000 }).toBe(first.size + 1);
+    // onCheckpoint runs after the head is durable, so wait for it rather than for the head file (the
+    // head is renamed into place a moment before the callback runs).
+    await expect.poll(() => exported.at(-1)?.size, { timeout: 5_000 }).toBe(first.size + 1);
+    expect(ledgerStatus(f.dir, f.key.publicKey).latestCheckpoint?.size).toBe(first.size + 1);
     expect(l.lastCheckpoint.size).toBe(first.size + 1);
     expect(exported.map((c) => c.size)).toEqual([first.size, first.size + 1]);
   });
