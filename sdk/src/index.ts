@@ -31,5 +31,5 @@ export type {
   SanitizeResult,
   ThinkOptions,
 } from './runtime.js';
-export { EosError, isEosError, AgentManifestSchema, parseManifest } from '@everythingos/proto';
-export type { AgentManifest, AgentManifestInput, ErrorCode, RiskTier, Capability } from '@everythingos/proto';
+export { EosError, isEosError, AgentManifestSchema, parseManifest } from '@everythingos/proto/core';
+export type { AgentManifest, AgentManifestInput, ErrorCode, RiskTier, Capability } from '@everythingos/proto/core';

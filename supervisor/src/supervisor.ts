@@ -1,12 +1,13 @@
 import { chmod, chown, readFile, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { EosError, isEosError, PROTOCOL_VERSION, type controlV1 } from '@everythingos/proto';
 import { createHash } from 'node:crypto';
 import { AgentRunner, type AgentSnapshot } from './agent/agent-runner.js';
 import { AgentSandbox } from './agent/agent-sandbox.js';
 import { packageClosure } from './agent/package-closure.js';
+import { resolveAgentHostScript } from './agent/agent-host-script.js';
 import { actNeedsApproval, assertPreflight, TIER_CONTROLS } from './agent/tier-policy.js';
 import { createSafetyControls, toApprovalInfo } from './approvals/safety-controls.js';
 import { UidAllocator } from './agent/uid-allocator.js';
@@ -27,7 +28,6 @@ import { startKernelWatch } from './kernel-watch.js';
 import type { HelperHandle } from './helper/index.js';
 import type { RunnerEvent } from './agent/agent-runner.js';
 import type { AgentState } from './agent/agent-state.js';
-import { assetBin } from './asset-bin.js';
 
 /** Version of the daemon, reported by `eosd status`. */
 export const EOSD_VERSION = '0.1.0';
@@ -181,8 +181,9 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
   };
   const authCounters: AuthCounters = newAuthCounters();
   const bus = new EventBus({ ...config.bus, logger: log.child({ unit: 'bus' }) });
-  const hostPath = assetBin('@everythingos/agent-host', 'agent-host.js');
-  const hostPkgDir = dirname(dirname(dirname(hostPath)));
+  const hostScript = await resolveAgentHostScript(log);
+  const hostPath = hostScript.path;
+  const hostPkgDir = hostScript.packageDir;
   const startedAtMs = Date.now();
   const runners = new Map<string, AgentRunner>();
   const agentByUid = new Map<number, string>();
