@@ -1,6 +1,6 @@
 import { chmod, chown, readFile, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { EosError, isEosError, PROTOCOL_VERSION, type controlV1 } from '@everythingos/proto';
 import { createHash } from 'node:crypto';
@@ -232,7 +232,10 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
     await ensureDir(paths.stateDir, dirMode);
     await ensureDir(paths.homeDir, 0o700, owner);
     const homeImage = await sandbox.prepareHome(spec, paths.stateDir, uid);
-    const readOnlyDirs = await packageClosure([hostPkgDir, pkg.dir], [SDK_PACKAGE]);
+    // The bundle needs only its own directory; the agent's code needs its package and the SDK it imports.
+    const readOnlyDirs = hostScript.bundled
+      ? [dirname(hostPath), ...(await packageClosure([pkg.dir], [SDK_PACKAGE]))]
+      : await packageClosure([hostPkgDir, pkg.dir], [SDK_PACKAGE]);
     await rm(paths.socketPath, { force: true });
     const agentLog = logger.child({ component: 'agent', agentId: spec.id });
     const server = new AgentServer({

@@ -3,7 +3,6 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { fixture, startDaemon } from '../lib/daemon.mjs';
 import { sleep, treePssBytes } from '../lib/procs.mjs';
 import { quantile, summary } from '../lib/stats.mjs';
@@ -13,9 +12,14 @@ export const title = 'PSS per idle agent; control RPC p99 under many agents';
 
 const MiB = 1024 * 1024;
 
-/** N agent packages `bench-idle-<k>` that re-export the bench-idle fixture (ids must match manifests). */
+/**
+ * N agent packages `bench-idle-<k>`, copies of the bench-idle fixture (ids must match manifests). They
+ * live inside the workspace so each resolves `@everythingos/sdk` from its own directory, and hold
+ * their whole code: the sandbox shows an agent its own package and what it imports, so a re-export
+ * of a file elsewhere could not load.
+ */
 async function makePackages(dir, n) {
-  const entry = pathToFileURL(join(fixture('bench-idle'), 'index.js')).href;
+  const code = await readFile(join(fixture('bench-idle'), 'index.js'), 'utf8');
   const base = JSON.parse(await readFile(join(fixture('bench-idle'), 'package.json'), 'utf8'));
   const agents = [];
   for (let k = 0; k < n; k++) {
@@ -24,7 +28,7 @@ async function makePackages(dir, n) {
     await mkdir(pkgDir, { mode: 0o755 });
     const pkg = { ...base, name: `fixture-${id}`, everythingos: { ...base.everythingos, id } };
     await writeFile(join(pkgDir, 'package.json'), JSON.stringify(pkg), { mode: 0o644 });
-    await writeFile(join(pkgDir, 'index.js'), `export { default } from ${JSON.stringify(entry)};\n`, { mode: 0o644 });
+    await writeFile(join(pkgDir, 'index.js'), code, { mode: 0o644 });
     agents.push({ id, package: pkgDir, tier: 'low', startTimeoutMs: 300_000, heartbeatTimeoutMs: 120_000 });
   }
   return agents;
@@ -63,7 +67,7 @@ async function timeCalls(count, fn) {
 
 /** Starts `n` idle agents and measures memory and control RPC latency. */
 async function atScale(n, calls) {
-  const pkgRoot = await mkdtemp('/tmp/eos-bench-pkgs-');
+  const pkgRoot = await mkdtemp(join(fixture('bench-idle'), '..', '.bench-p6-'));
   await chmod(pkgRoot, 0o755);
   try {
     const agents = await makePackages(pkgRoot, n);
