@@ -1,6 +1,7 @@
 // Regenerates proto/src/gen/ from proto/eos/**/*.proto with proto-loader-gen-types.
 // The options here must match LOADER_OPTIONS in proto/src/load.ts.
 import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { readdirSync, rmSync, readFileSync, writeFileSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,3 +37,17 @@ for (const pkg of ['eos/agent/v1', 'eos/control/v1', 'eos/helper/v1']) {
   const names = readdirSync(dir).filter((n) => n.endsWith('.ts')).map((n) => n.slice(0, -3)).sort();
   writeFileSync(join(dir, 'index.ts'), HEADER + names.map((n) => `export type * from './${n}.js';\n`).join(''));
 }
+
+// Precompiled descriptors: protobufjs Root.toJSON() of each entry file, parsed with the same
+// keepCase=false as LOADER_OPTIONS in proto/src/load.ts, so nothing parses `.proto` text at run time.
+const protobuf = createRequire(join(protoDir, 'package.json'))('protobufjs');
+const descriptors = { AGENT: files[0], CONTROL: files[1], HELPER: files[2] };
+let out = HEADER + '// protobufjs Root.toJSON() of each entry file (keepCase false); loaded by ../load.ts.\n';
+for (const [name, file] of Object.entries(descriptors)) {
+  const r = new protobuf.Root();
+  r.resolvePath = (_origin, target) => (target.startsWith('/') ? target : join(protoDir, target));
+  r.loadSync(file, { keepCase: false });
+  r.resolveAll();
+  out += `\n/** \`${file}\` and its imports. */\nexport const ${name}_DESCRIPTOR_JSON = ${JSON.stringify(JSON.stringify(r.toJSON()))};\n`;
+}
+writeFileSync(join(outDir, 'descriptors.ts'), out);

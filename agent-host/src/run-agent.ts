@@ -4,8 +4,8 @@ import {
   EosError,
   fromServiceError,
   loadAgentProto,
-  parseManifest,
   PROTOCOL_VERSION,
+  type AgentManifest,
   type Bootstrap,
   type agentV1,
 } from '@everythingos/proto';
@@ -87,7 +87,9 @@ export async function runAgent(opts: RunAgentOptions): Promise<never> {
     log('error', { err }, 'handshake failed');
     return exit(EXIT.protocol);
   }
-  const manifest = parseManifest(JSON.parse(helloRes.manifestJson.toString('utf8')), 'supervisor hello');
+  // The supervisor sends the manifest it validated itself (schema output, defaults applied); it is
+  // not validated again here, so zod stays out of agent-host.
+  const manifest = JSON.parse(helloRes.manifestJson.toString('utf8')) as AgentManifest;
 
   let stopping = false;
   let lifecycle: AgentLifecycle | undefined;

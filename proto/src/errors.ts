@@ -1,4 +1,25 @@
-import { status as Status } from '@grpc/grpc-js';
+import type { status as GrpcStatus } from '@grpc/grpc-js';
+
+/**
+ * The gRPC status codes the error codes travel as. The numbers are fixed by the gRPC protocol
+ * (grpc-js's `status` enum holds the same, checked by a unit test); they are spelled out here so
+ * that importing the error codes (as every agent does through the SDK) does not load grpc-js.
+ */
+const Status = {
+  UNKNOWN: 2 as GrpcStatus.UNKNOWN,
+  INVALID_ARGUMENT: 3 as GrpcStatus.INVALID_ARGUMENT,
+  DEADLINE_EXCEEDED: 4 as GrpcStatus.DEADLINE_EXCEEDED,
+  NOT_FOUND: 5 as GrpcStatus.NOT_FOUND,
+  ALREADY_EXISTS: 6 as GrpcStatus.ALREADY_EXISTS,
+  PERMISSION_DENIED: 7 as GrpcStatus.PERMISSION_DENIED,
+  RESOURCE_EXHAUSTED: 8 as GrpcStatus.RESOURCE_EXHAUSTED,
+  FAILED_PRECONDITION: 9 as GrpcStatus.FAILED_PRECONDITION,
+  UNIMPLEMENTED: 12 as GrpcStatus.UNIMPLEMENTED,
+  INTERNAL: 13 as GrpcStatus.INTERNAL,
+  UNAVAILABLE: 14 as GrpcStatus.UNAVAILABLE,
+  DATA_LOSS: 15 as GrpcStatus.DATA_LOSS,
+  UNAUTHENTICATED: 16 as GrpcStatus.UNAUTHENTICATED,
+} as const;
 
 /**
  * Every error code eosd can report, with the gRPC status it travels as and whether a caller may
@@ -50,7 +71,7 @@ export const ERROR_CODES = {
   EOS_ESTOP_ACTIVE: { grpc: Status.FAILED_PRECONDITION, retryable: false },
   EOS_AGENT_QUARANTINED: { grpc: Status.FAILED_PRECONDITION, retryable: false },
   EOS_INTERNAL: { grpc: Status.INTERNAL, retryable: false },
-} as const satisfies Record<string, { grpc: Status; retryable: boolean }>;
+} as const satisfies Record<string, { grpc: GrpcStatus; retryable: boolean }>;
 
 /** One of the documented `EOS_*` codes. */
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -25,6 +25,7 @@ export {
   loadControlProto,
   loadAllProtos,
 } from './load.js';
+export type { PackageDefinition } from './load.js';
 export { encodeBootstrap, decodeBootstrap, MAX_BOOTSTRAP_BYTES } from './bootstrap.js';
 export type { Bootstrap } from './bootstrap.js';
 export { computeCallMac } from './call-auth.js';

@@ -1,39 +1,109 @@
-import { loadPackageDefinition, type GrpcObject } from '@grpc/grpc-js';
-import { loadSync, type Options, type PackageDefinition } from '@grpc/proto-loader';
-import protobuf from 'protobufjs';
+import { loadPackageDefinition, type GrpcObject, type MethodDefinition, type ServiceDefinition } from '@grpc/grpc-js';
+import protobuf from 'protobufjs/light.js';
 import { fileURLToPath } from 'node:url';
+import { AGENT_DESCRIPTOR_JSON, CONTROL_DESCRIPTOR_JSON, HELPER_DESCRIPTOR_JSON } from './gen/descriptors.js';
 import type { ProtoGrpcType as AgentGrpcType } from './gen/agent.js';
 import type { ProtoGrpcType as ControlGrpcType } from './gen/control.js';
 
-/** Directory holding the `.proto` files (`eos/agent/v1/agent.proto`, …). */
+/** Directory holding the `.proto` files (`eos/agent/v1/agent.proto`, …), shipped for reference and codegen. */
 export const PROTO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 export const AGENT_PROTO_FILE = 'eos/agent/v1/agent.proto';
 export const CONTROL_PROTO_FILE = 'eos/control/v1/control.proto';
 export const HELPER_PROTO_FILE = 'eos/helper/v1/helper.proto';
 
-// Must match the flags in scripts/gen-proto-types.mjs, or the generated types lie.
-const LOADER_OPTIONS: Options = {
-  keepCase: false,
-  longs: Number,
-  enums: String,
-  defaults: true,
-  oneofs: true,
-  includeDirs: [PROTO_ROOT],
-};
+/**
+ * The services of one proto package set, keyed by fully qualified service name, as grpc-js's
+ * `loadPackageDefinition` takes them. Message types are not listed: nothing looks them up.
+ */
+export type PackageDefinition = Record<string, ServiceDefinition>;
 
+// How decoded messages look to callers; must match the flags in scripts/gen-proto-types.mjs
+// (--longs=Number --enums=String --defaults --oneofs; field names camelCase), or the generated types lie.
+const TO_OBJECT_OPTIONS: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: true, oneofs: true };
+
+/**
+ * A root built from a descriptor precompiled by `pnpm gen` (no `.proto` text is parsed at run
+ * time, and protobufjs's parser is not loaded).
+ */
+function rootFromJson(json: string): protobuf.Root {
+  const root = protobuf.Root.fromJSON(JSON.parse(json) as protobuf.INamespace);
+  root.resolveAll();
+  return root;
+}
+
+function serializer(type: protobuf.Type): (value: object) => Buffer {
+  return (value) => {
+    if (Array.isArray(value)) {
+      throw new TypeError(`cannot serialize an array as ${type.fullName}`);
+    }
+    const bytes = type.encode(type.fromObject(value)).finish();
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
+}
+
+function deserializer(type: protobuf.Type): (bytes: Buffer) => object {
+  return (bytes) => type.toObject(type.decode(bytes), TO_OBJECT_OPTIONS);
+}
+
+function lowerFirst(name: string): string {
+  return name.charAt(0).toLowerCase() + name.slice(1);
+}
+
+/**
+ * grpc-js service definitions from protobufjs reflection: the same paths, stream flags,
+ * codecs (`fromObject` + `encode`, `decode` + `toObject` with the options above) and
+ * camelCase method aliases as `@grpc/proto-loader` produces.
+ */
+function packageDefinition(root: protobuf.Root): PackageDefinition {
+  const out: PackageDefinition = {};
+  const visit = (ns: protobuf.NamespaceBase): void => {
+    for (const obj of ns.nestedArray) {
+      if (obj instanceof protobuf.Service) {
+        const name = obj.fullName.replace(/^\./, '');
+        const def: Record<string, MethodDefinition<object, object>> = {};
+        for (const m of obj.methodsArray) {
+          const req = m.resolvedRequestType as protobuf.Type;
+          const res = m.resolvedResponseType as protobuf.Type;
+          def[m.name] = {
+            path: `/${name}/${m.name}`,
+            requestStream: m.requestStream === true,
+            responseStream: m.responseStream === true,
+            requestSerialize: serializer(req),
+            requestDeserialize: deserializer(req),
+            responseSerialize: serializer(res),
+            responseDeserialize: deserializer(res),
+            originalName: lowerFirst(m.name),
+          };
+        }
+        out[name] = def;
+      } else if (obj instanceof protobuf.Namespace) {
+        visit(obj);
+      }
+    }
+  };
+  visit(root);
+  return out;
+}
+
+let agentRoot: protobuf.Root | undefined;
 let agentDefinition: PackageDefinition | undefined;
 let controlDefinition: PackageDefinition | undefined;
 
-/** The parsed `eos.agent.v1` package definition (loaded once, then cached). */
+function loadAgentRoot(): protobuf.Root {
+  agentRoot ??= rootFromJson(AGENT_DESCRIPTOR_JSON);
+  return agentRoot;
+}
+
+/** The `eos.agent.v1` services (built once, then cached). */
 export function agentPackageDefinition(): PackageDefinition {
-  agentDefinition ??= loadSync(AGENT_PROTO_FILE, LOADER_OPTIONS);
+  agentDefinition ??= packageDefinition(loadAgentRoot());
   return agentDefinition;
 }
 
-/** The parsed `eos.control.v1` package definition (loaded once, then cached). */
+/** The `eos.control.v1` services (built once, then cached). */
 export function controlPackageDefinition(): PackageDefinition {
-  controlDefinition ??= loadSync(CONTROL_PROTO_FILE, LOADER_OPTIONS);
+  controlDefinition ??= packageDefinition(rootFromJson(CONTROL_DESCRIPTOR_JSON));
   return controlDefinition;
 }
 
@@ -52,33 +122,15 @@ export function loadAllProtos(): GrpcObject {
   return loadPackageDefinition({ ...agentPackageDefinition(), ...controlPackageDefinition() });
 }
 
-let bootstrapType: protobuf.Type | undefined;
-
 /** The protobufjs type of `eos.agent.v1.BootstrapParams`, for framing the bootstrap pipe. */
 export function bootstrapParamsType(): protobuf.Type {
-  if (bootstrapType === undefined) {
-    const root = new protobuf.Root();
-    root.resolvePath = (_origin, target) => (target.startsWith('/') ? target : PROTO_ROOT + target);
-    root.loadSync(AGENT_PROTO_FILE, { keepCase: false });
-    bootstrapType = root.lookupType('eos.agent.v1.BootstrapParams');
-  }
-  return bootstrapType;
+  return loadAgentRoot().lookupType('eos.agent.v1.BootstrapParams');
 }
 
 let helperRoot: protobuf.Root | undefined;
 
-function loadHelperRoot(): protobuf.Root {
-  if (helperRoot === undefined) {
-    const root = new protobuf.Root();
-    root.resolvePath = (_origin, target) => (target.startsWith('/') ? target : PROTO_ROOT + target);
-    root.loadSync(HELPER_PROTO_FILE, { keepCase: false });
-    helperRoot = root;
-  }
-  return helperRoot;
-}
-
 /** The protobufjs types of `eos.helper.v1.HelperFrame` and `SupervisorFrame`, for the helper socket. */
 export function helperFrameTypes(): { helper: protobuf.Type; supervisor: protobuf.Type } {
-  const root = loadHelperRoot();
-  return { helper: root.lookupType('eos.helper.v1.HelperFrame'), supervisor: root.lookupType('eos.helper.v1.SupervisorFrame') };
+  helperRoot ??= rootFromJson(HELPER_DESCRIPTOR_JSON);
+  return { helper: helperRoot.lookupType('eos.helper.v1.HelperFrame'), supervisor: helperRoot.lookupType('eos.helper.v1.SupervisorFrame') };
 }

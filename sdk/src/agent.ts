@@ -1,4 +1,4 @@
-import { EosError, type AgentManifest } from '@everythingos/proto';
+import { EosError, type AgentManifest } from '@everythingos/proto/core';
 import {
   ATTACH_RUNTIME,
   type ActOptions,

@@ -1,8 +1,9 @@
 /**
  * @module @everythingos/sdk
  *
- * What agent authors depend on: the {@link Agent} base class, the manifest schema and types,
- * and the `EOS_*` error helpers.
+ * What agent authors depend on: the {@link Agent} base class, the manifest types and the
+ * `EOS_*` error helpers. The manifest schema (zod) is `@everythingos/sdk/manifest`, kept out of this
+ * entry because every agent loads it at start.
  *
  * ```ts
  * import { Agent } from '@everythingos/sdk';
@@ -31,5 +32,5 @@ export type {
   SanitizeResult,
   ThinkOptions,
 } from './runtime.js';
-export { EosError, isEosError, AgentManifestSchema, parseManifest } from '@everythingos/proto';
-export type { AgentManifest, AgentManifestInput, ErrorCode, RiskTier, Capability } from '@everythingos/proto';
+export { EosError, isEosError } from '@everythingos/proto/core';
+export type { AgentManifest, AgentManifestInput, ErrorCode, RiskTier, Capability } from '@everythingos/proto/core';

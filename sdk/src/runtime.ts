@@ -1,4 +1,4 @@
-import type { AgentManifest } from '@everythingos/proto';
+import type { AgentManifest } from '@everythingos/proto/core';
 
 /** Delivery priority: critical > high > normal > low; FIFO within one priority. */
 export type Priority = 'critical' | 'high' | 'normal' | 'low';

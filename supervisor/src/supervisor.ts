@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { AgentRunner, type AgentSnapshot } from './agent/agent-runner.js';
 import { AgentSandbox } from './agent/agent-sandbox.js';
 import { packageClosure } from './agent/package-closure.js';
+import { resolveAgentHostScript } from './agent/agent-host-script.js';
 import { actNeedsApproval, assertPreflight, TIER_CONTROLS } from './agent/tier-policy.js';
 import { createSafetyControls, toApprovalInfo } from './approvals/safety-controls.js';
 import { UidAllocator } from './agent/uid-allocator.js';
@@ -27,7 +28,6 @@ import { startKernelWatch } from './kernel-watch.js';
 import type { HelperHandle } from './helper/index.js';
 import type { RunnerEvent } from './agent/agent-runner.js';
 import type { AgentState } from './agent/agent-state.js';
-import { assetBin } from './asset-bin.js';
 import { RssSampler } from './metrics/rss-sampler.js';
 
 /** Version of the daemon, reported by `eosd status`. */
@@ -184,8 +184,9 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
   };
   const authCounters: AuthCounters = newAuthCounters();
   const bus = new EventBus({ ...config.bus, logger: log.child({ unit: 'bus' }) });
-  const hostPath = assetBin('@everythingos/agent-host', 'agent-host.js');
-  const hostPkgDir = dirname(dirname(dirname(hostPath)));
+  const hostScript = await resolveAgentHostScript(log);
+  const hostPath = hostScript.path;
+  const hostPkgDir = hostScript.packageDir;
   const startedAtMs = Date.now();
   const runners = new Map<string, AgentRunner>();
   // Control RPCs and scrapes read agent RSS from this cache, not /proc per call (at most ~1 s + one sweep old).
@@ -241,7 +242,10 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
     await ensureDir(paths.stateDir, dirMode);
     await ensureDir(paths.homeDir, 0o700, owner);
     const homeImage = await sandbox.prepareHome(spec, paths.stateDir, uid);
-    const readOnlyDirs = await packageClosure([hostPkgDir, pkg.dir], [SDK_PACKAGE]);
+    // The bundle needs only its own directory; the agent's code needs its package and the SDK it imports.
+    const readOnlyDirs = hostScript.bundled
+      ? [dirname(hostPath), ...(await packageClosure([pkg.dir], [SDK_PACKAGE]))]
+      : await packageClosure([hostPkgDir, pkg.dir], [SDK_PACKAGE]);
     await rm(paths.socketPath, { force: true });
     const agentLog = logger.child({ component: 'agent', agentId: spec.id });
     const server = new AgentServer({

@@ -1,9 +1,9 @@
 // P6: PSS per idle agent at N agents, and control RPC latency with M agents running.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fixture, ROOT, startDaemon } from '../lib/daemon.mjs';
+import { fixture, startDaemon } from '../lib/daemon.mjs';
 import { sleep, treePssBytes } from '../lib/procs.mjs';
 import { quantile, summary } from '../lib/stats.mjs';
 
@@ -13,14 +13,13 @@ export const title = 'PSS per idle agent; control RPC p99 under many agents';
 const MiB = 1024 * 1024;
 
 /**
- * N agent packages `bench-idle-<k>`, each a copy of the bench-idle fixture (ids must match
- * manifests). Copies, not re-exports: the sandbox mounts only the agent's own package directory.
+ * N agent packages `bench-idle-<k>`, copies of the bench-idle fixture (ids must match manifests). They
+ * live inside the workspace so each resolves `@everythingos/sdk` from its own directory, and hold
+ * their whole code: the sandbox shows an agent its own package and what it imports, so a re-export
+ * of a file elsewhere could not load.
  */
 async function makePackages(dir, n) {
-  const source = await readFile(join(fixture('bench-idle'), 'index.js'), 'utf8');
-  // Outside the repository the packages find the SDK through this link (the daemon mounts its target).
-  await mkdir(join(dir, 'node_modules', '@everythingos'), { recursive: true, mode: 0o755 });
-  await symlink(join(ROOT, 'sdk'), join(dir, 'node_modules', '@everythingos', 'sdk'));
+  const code = await readFile(join(fixture('bench-idle'), 'index.js'), 'utf8');
   const base = JSON.parse(await readFile(join(fixture('bench-idle'), 'package.json'), 'utf8'));
   const agents = [];
   for (let k = 0; k < n; k++) {
@@ -29,7 +28,7 @@ async function makePackages(dir, n) {
     await mkdir(pkgDir, { mode: 0o755 });
     const pkg = { ...base, name: `fixture-${id}`, everythingos: { ...base.everythingos, id } };
     await writeFile(join(pkgDir, 'package.json'), JSON.stringify(pkg), { mode: 0o644 });
-    await writeFile(join(pkgDir, 'index.js'), source, { mode: 0o644 });
+    await writeFile(join(pkgDir, 'index.js'), code, { mode: 0o644 });
     agents.push({ id, package: pkgDir, tier: 'low', startTimeoutMs: 300_000, heartbeatTimeoutMs: 120_000 });
   }
   return agents;
@@ -68,7 +67,7 @@ async function timeCalls(count, fn) {
 
 /** Starts `n` idle agents and measures memory and control RPC latency. */
 async function atScale(n, calls) {
-  const pkgRoot = await mkdtemp('/tmp/eos-bench-pkgs-');
+  const pkgRoot = await mkdtemp(join(fixture('bench-idle'), '..', '.bench-p6-'));
   await chmod(pkgRoot, 0o755);
   try {
     const agents = await makePackages(pkgRoot, n);

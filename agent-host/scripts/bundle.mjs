@@ -1,0 +1,32 @@
+// Bundles agent-host (its compiled dist, @everythingos/proto, the bits of @everythingos/sdk it
+// uses, grpc-js, protobufjs) into one ESM file, dist/bundle/agent-host.mjs, which the supervisor
+// runs in the sandbox instead of dist/bin/agent-host.js: Node then reads and compiles one script
+// instead of resolving and loading a few hundred modules at every agent start (P5 and P6 in
+// docs/performance.md). Run after `tsc -b` (the root `build` script does both).
+import { build } from 'esbuild';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+const result = await build({
+  entryPoints: [join(pkgDir, 'dist', 'bin', 'agent-host.js')],
+  outfile: join(pkgDir, 'dist', 'bundle', 'agent-host.mjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  // The CommonJS parts (grpc-js, protobufjs) require Node built-ins; ESM output has no `require`.
+  banner: { js: "import { createRequire as __eosCreateRequire } from 'node:module';\nconst require = __eosCreateRequire(import.meta.url);" },
+  // grpc-js requires proto-loader only for its channelz admin service, which agent-host never serves.
+  external: ['@grpc/proto-loader'],
+  // Whitespace and syntax only: identifiers stay, so stack traces keep their function names.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: 'eof',
+  logLevel: 'warning',
+  metafile: true,
+});
+const inputs = Object.keys(result.metafile.inputs).length;
+const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
+process.stdout.write(`agent-host bundle: ${inputs} modules, ${bytes} bytes\n`);
