@@ -146,6 +146,8 @@ export class HostRuntime implements AgentRuntime {
     this.#closed = true;
     this.#flush();
     this.#session?.end();
+    // Their results can no longer arrive; the supervisor may still record and deliver them.
+    this.#failPendingActs(new EosError('EOS_UNAVAILABLE', 'the session closed before the act was answered; it may still have been recorded and delivered'));
   }
 
   emit(channel: string, payload: unknown, options: EmitOptions): Promise<void> {
@@ -427,6 +429,14 @@ export class HostRuntime implements AgentRuntime {
     }
   }
 
+  #failPendingActs(err: EosError): void {
+    for (const p of this.#pendingActs.values()) {
+      p.reject(err);
+    }
+    this.#pendingActs.clear();
+    this.#actOutbox = [];
+  }
+
   #onSubscribed(result: agentV1.SubscribeResult__Output): void {
     const p = this.#pendingSubscribes.get(result.nonce);
     if (p === undefined) {
@@ -518,11 +528,7 @@ export class HostRuntime implements AgentRuntime {
       p.reject(lost);
     }
     this.#pendingSubscribes.clear();
-    for (const p of this.#pendingActs.values()) {
-      p.reject(lost);
-    }
-    this.#pendingActs.clear();
-    this.#actOutbox = [];
+    this.#failPendingActs(lost);
     if (!this.#shutdownRequested) {
       this.#opts.onSessionLost(err);
     }
