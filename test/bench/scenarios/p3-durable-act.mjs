@@ -53,6 +53,6 @@ export async function run(opts) {
     baselines: { rawAppendFdatasync: { ...b, unit: 'records/s', what: 'write + fdatasync per record, one fd' } },
     ratios: { vsRaw: r.median / b.median },
     goals: [{ text: '>= 10,000 durable acts/s', pass: r.median >= 10_000 }],
-    notes: ['64 acts in flight from one sandboxed agent, 3 s per run; each act is ACL- and rate-checked, recorded durably, then delivered'],
+    notes: ['64 acts in flight from one sandboxed agent, sent as ActBatch frames on its session, 3 s per run; each act is authenticated, ACL- and rate-checked, recorded durably, then delivered'],
   };
 }
