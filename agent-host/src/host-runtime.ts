@@ -24,17 +24,13 @@ type Client = agentV1.AgentServiceClient;
 
 /** Emits per EmitBatch frame: large enough to amortise gRPC framing, small enough to keep latency low. */
 const MAX_EMITS_PER_FRAME = 256;
+/** Acts per ActBatch frame; the supervisor appends the ungated ones of a frame in one ledger group commit. */
+const MAX_ACTS_PER_FRAME = 256;
 /** Queued inbound events above which the session stream is paused (gRPC flow control pushes back). */
 const INBOUND_HIGH_WATER = 1024;
 const INBOUND_LOW_WATER = 256;
 /** Deadline of unary calls to the supervisor. */
 const UNARY_DEADLINE_MS = 30_000;
-/**
- * Deadline of `act()`: it may wait for a human approval, which the supervisor answers (approved, or
- * denied on timeout) within `approvals.timeoutMs` (at most 24 h). A shorter deadline would report a
- * failure to the agent while the approval stays pending and could still release the act.
- */
-const ACT_DEADLINE_MS = 24 * 3_600_000 + 60_000;
 /**
  * Deadline of model and egress calls, ms: above the supervisor's own limits (`llm.timeoutMs`, 60 s by
  * default, and the egress guard's total time cap, 30 s), so the supervisor's typed error arrives
@@ -97,9 +93,17 @@ export class HostRuntime implements AgentRuntime {
   readonly #opts: HostRuntimeOptions;
   #session: Session | undefined;
   #outbox: agentV1.Emit[] = [];
+  /**
+   * Acts not yet sent. An act has no deadline: it may wait for a human approval, which the
+   * supervisor answers (approved, or denied on timeout) within `approvals.timeoutMs`; a shorter
+   * agent-side deadline would report a failure while the approval could still release the act.
+   * Pending acts fail when the session ends.
+   */
+  #actOutbox: agentV1.ActRequest[] = [];
   #flushScheduled = false;
   #pendingEmits: Pending<void>[] = [];
   #pendingEmitsHead = 0;
+  readonly #pendingActs = new Map<number, Pending<ActResult>>();
   readonly #pendingSubscribes = new Map<number, Pending<void> & { channel: string; handler: EventHandler }>();
   readonly #handlers = new Map<string, EventHandler[]>();
   #inbound: agentV1.Event__Output[] = [];
@@ -142,19 +146,23 @@ export class HostRuntime implements AgentRuntime {
     this.#closed = true;
     this.#flush();
     this.#session?.end();
+    // Their results can no longer arrive; the supervisor may still record and deliver them.
+    this.#failPendingActs(new EosError('EOS_UNAVAILABLE', 'the session closed before the act was answered; it may still have been recorded and delivered'));
   }
 
   emit(channel: string, payload: unknown, options: EmitOptions): Promise<void> {
     const body = encodeJson(payload, 'event payload');
     const auth = this.#signer.sign('Emit', channel, body);
+    if (this.#actOutbox.length > 0) {
+      // Frames keep the order in which the agent called emit() and act().
+      this.#flush();
+    }
     this.#outbox.push({ auth, channel, priority: TO_WIRE[options.priority ?? 'normal'], body });
     if (this.#outbox.length >= MAX_EMITS_PER_FRAME) {
       // A full frame leaves now, so the supervisor works on it while the agent is still emitting.
       this.#flush();
-    } else if (!this.#flushScheduled) {
-      // After the current synchronous run of emits: one frame for all of them, no timer hop.
-      this.#flushScheduled = true;
-      queueMicrotask(() => this.#flush());
+    } else {
+      this.#scheduleFlush();
     }
     return new Promise<void>((resolve, reject) => {
       this.#pendingEmits.push({ nonce: auth.nonce, resolve, reject });
@@ -169,14 +177,30 @@ export class HostRuntime implements AgentRuntime {
     });
   }
 
-  async act(channel: string, payload: unknown, options: ActOptions): Promise<ActResult> {
-    const body = encodeJson({ payload, reason: options.reason }, 'action payload');
-    const res = await this.#unary<agentV1.ActRequest, agentV1.ActResponse__Output>(
-      'act',
-      { auth: this.#signer.sign('Act', channel, body), channel, priority: TO_WIRE[options.priority ?? 'normal'], body },
-      ACT_DEADLINE_MS,
-    );
-    return { eventId: res.eventId };
+  act(channel: string, payload: unknown, options: ActOptions): Promise<ActResult> {
+    let body: Buffer;
+    try {
+      body = encodeJson({ payload, reason: options.reason }, 'action payload');
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    if (this.#session === undefined || this.#closed) {
+      return Promise.reject(new EosError(this.#closed ? 'EOS_UNAVAILABLE' : 'EOS_ILLEGAL_STATE', this.#closed ? 'the session with the supervisor ended' : 'the session is not open'));
+    }
+    const auth = this.#signer.sign('Act', channel, body);
+    if (this.#outbox.length > 0) {
+      this.#flush();
+    }
+    this.#actOutbox.push({ auth, channel, priority: TO_WIRE[options.priority ?? 'normal'], body });
+    const result = new Promise<ActResult>((resolve, reject) => {
+      this.#pendingActs.set(auth.nonce, { nonce: auth.nonce, resolve, reject });
+    });
+    if (this.#actOutbox.length >= MAX_ACTS_PER_FRAME) {
+      this.#flush();
+    } else {
+      this.#scheduleFlush();
+    }
+    return result;
   }
 
   async getState(key: string): Promise<unknown> {
@@ -309,6 +333,15 @@ export class HostRuntime implements AgentRuntime {
     this.#session.write(frame);
   }
 
+  /** After the current synchronous run of emits and acts: one frame for all of them, no timer hop. */
+  #scheduleFlush(): void {
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(() => this.#flush());
+    }
+  }
+
+  /** Sends queued emits and acts. At most one of the two queues is non-empty (each flushes the other first). */
   #flush(): void {
     this.#flushScheduled = false;
     const session = this.#session;
@@ -319,6 +352,11 @@ export class HostRuntime implements AgentRuntime {
       const batch = this.#outbox.length <= MAX_EMITS_PER_FRAME ? this.#outbox : this.#outbox.slice(0, MAX_EMITS_PER_FRAME);
       this.#outbox = this.#outbox.length <= MAX_EMITS_PER_FRAME ? [] : this.#outbox.slice(MAX_EMITS_PER_FRAME);
       session.write({ emits: { emits: batch } });
+    }
+    while (this.#actOutbox.length > 0) {
+      const batch = this.#actOutbox.length <= MAX_ACTS_PER_FRAME ? this.#actOutbox : this.#actOutbox.slice(0, MAX_ACTS_PER_FRAME);
+      this.#actOutbox = this.#actOutbox.length <= MAX_ACTS_PER_FRAME ? [] : this.#actOutbox.slice(MAX_ACTS_PER_FRAME);
+      session.write({ acts: { acts: batch } });
     }
   }
 
@@ -335,6 +373,11 @@ export class HostRuntime implements AgentRuntime {
       case 'subscribed':
         if (frame.subscribed) {
           this.#onSubscribed(frame.subscribed);
+        }
+        break;
+      case 'actResults':
+        for (const r of frame.actResults?.results ?? []) {
+          this.#onActResult(r);
         }
         break;
       case 'shutdown':
@@ -370,6 +413,28 @@ export class HostRuntime implements AgentRuntime {
       this.#pendingEmits = pending.slice(this.#pendingEmitsHead);
       this.#pendingEmitsHead = 0;
     }
+  }
+
+  #onActResult(result: agentV1.ActResult__Output): void {
+    const p = this.#pendingActs.get(result.nonce);
+    if (p === undefined) {
+      this.#log('warn', { nonce: result.nonce }, 'act result for no pending act ignored');
+      return;
+    }
+    this.#pendingActs.delete(result.nonce);
+    if (result.error) {
+      p.reject(toEosError(result.error));
+    } else {
+      p.resolve({ eventId: result.eventId });
+    }
+  }
+
+  #failPendingActs(err: EosError): void {
+    for (const p of this.#pendingActs.values()) {
+      p.reject(err);
+    }
+    this.#pendingActs.clear();
+    this.#actOutbox = [];
   }
 
   #onSubscribed(result: agentV1.SubscribeResult__Output): void {
@@ -463,6 +528,7 @@ export class HostRuntime implements AgentRuntime {
       p.reject(lost);
     }
     this.#pendingSubscribes.clear();
+    this.#failPendingActs(lost);
     if (!this.#shutdownRequested) {
       this.#opts.onSessionLost(err);
     }

@@ -81,8 +81,10 @@ export abstract class Agent {
 
   /**
    * A consequential action: published on a declared channel like `emit`, and recorded by the
-   * supervisor before it resolves.
-   * @throws EosError `EOS_PERMISSION_DENIED`, `EOS_RATE_LIMITED`, `EOS_INVALID_ARGUMENT`.
+   * supervisor before it resolves. Acts travel batched on the agent's session and may resolve in any order;
+   * one waiting for a human's approval does not hold back the others.
+   * @throws EosError `EOS_PERMISSION_DENIED`, `EOS_RATE_LIMITED`, `EOS_INVALID_ARGUMENT`, `EOS_APPROVAL_DENIED`,
+   * `EOS_LEDGER_DEGRADED` (the decision ledger failed closed), `EOS_UNAVAILABLE` (the session ended first).
    */
   protected act(channel: string, payload: unknown, options: ActOptions = {}): Promise<ActResult> {
     return this.#rt().act(channel, payload, options);

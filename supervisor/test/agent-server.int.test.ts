@@ -1,33 +1,50 @@
 import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { computeCallMac, fromServiceError, loadAgentProto, PROTOCOL_VERSION, type agentV1 } from '@everythingos/proto';
 import { EventBus } from '../src/bus/event-bus.js';
-import { AgentServer } from '../src/rpc/agent-server.js';
+import { AgentServer, type AgentServerOptions } from '../src/rpc/agent-server.js';
+import { DaemonMetrics } from '../src/metrics/daemon-metrics.js';
+import { queryLedger } from '../src/ledger/index.js';
 import { newAuthCounters } from '../src/rpc/auth-counters.js';
 import { CallVerifier } from '../src/rpc/call-verifier.js';
 import { StateStore } from '../src/state/state-store.js';
 import { parseConfig } from '../src/config/load-config.js';
-import { createServices } from '../src/services.js';
+import { createServices, ledgerDirs, type SecurityServices } from '../src/services.js';
 import { parseManifest } from '@everythingos/proto';
 
 const log = pino({ level: 'silent' });
 
 interface Harness {
   client: agentV1.AgentServiceClient;
+  server: AgentServer;
   key: Buffer;
   counters: ReturnType<typeof newAuthCounters>;
   bus: EventBus;
+  services: SecurityServices;
+  metrics: DaemonMetrics;
+  stateDir: string;
+  /** Result code of every act the server finished, in order. */
+  actCodes: string[];
   auth: (method: string, channel: string, body?: Buffer, opts?: { nonce?: number; ts?: number; key?: Buffer }) => agentV1.CallAuth;
 }
 
-async function harness(): Promise<Harness> {
+interface HarnessOptions {
+  gateAct?: AgentServerOptions['gateAct'];
+  /** Where the ledgers and keys live; a fresh temp dir by default. */
+  stateDir?: string;
+}
+
+async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   const dir = await mkdtemp('/tmp/eosd-srv-');
   await chmod(dir, 0o700);
   onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  const stateDir = opts.stateDir ?? join(dir, 'state');
   const bus = new EventBus({
     queueCapacity: 100,
     globalRateLimit: { eventsPerSec: 1000, burst: 1000 },
@@ -35,9 +52,11 @@ async function harness(): Promise<Harness> {
     maxPayloadBytes: 1024,
     logger: log,
   });
-  bus.registerAgent('a1', { publish: new Set(['ok.out']), subscribe: new Set(['ok.in']) }, { eventsPerSec: 1000, burst: 1000 });
+  bus.registerAgent('a1', { publish: new Set(['ok.out', 'gated.out']), subscribe: new Set(['ok.in']) }, { eventsPerSec: 1000, burst: 1000 });
   const counters = newAuthCounters();
-  const services = await createServices({ config: parseConfig({ dev: true, stateDir: join(dir, 'state'), metrics: { listen: null } }, 'test', dir), logger: log });
+  const metrics = new DaemonMetrics({ defaultMetrics: false });
+  const services = await createServices({ config: parseConfig({ dev: true, stateDir, metrics: { listen: null } }, 'test', dir), logger: log, metrics });
+  const actCodes: string[] = [];
   onTestFinished(() => services.close());
   const server = new AgentServer({
     agentId: 'a1',
@@ -49,9 +68,15 @@ async function harness(): Promise<Harness> {
     bus,
     state: new StateStore(dir),
     authCounters: counters,
-    manifest: parseManifest({ id: 'a1', name: 'A1', version: '1.0.0', description: 'test agent for the server', tier: 'low', publish: ['ok.out'], subscribe: ['ok.in'] }, 'test'),
+    manifest: parseManifest({ id: 'a1', name: 'A1', version: '1.0.0', description: 'test agent for the server', tier: 'low', publish: ['ok.out', 'gated.out'], subscribe: ['ok.in'] }, 'test'),
     spec: { tier: 'low', allowModel: false, credentials: [] },
     services,
+    ...(opts.gateAct === undefined ? {} : { gateAct: opts.gateAct }),
+    observe: (method, code) => {
+      if (method === 'Act') {
+        actCodes.push(code);
+      }
+    },
     log,
     agentLog: log,
   });
@@ -65,9 +90,14 @@ async function harness(): Promise<Harness> {
   let nonce = 0;
   return {
     client,
+    server,
     key,
     counters,
     bus,
+    services,
+    metrics,
+    stateDir,
+    actCodes,
     auth: (method, channel, body, opts = {}) => {
       const n = opts.nonce ?? ++nonce;
       const ts = opts.ts ?? Date.now();
@@ -165,5 +195,188 @@ describe('AgentServer call authentication', () => {
     await expect(call(h.client, 'hello', { auth: h.auth('Hello', ''), protocolVersion: PROTOCOL_VERSION + 1, pid: 1 })).rejects.toMatchObject({
       code: 'EOS_PROTOCOL_MISMATCH',
     });
+  });
+});
+
+/** Whether this host lets us mount a tmpfs; in CI a missing capability is a failure, not a skip. */
+function canMountTmpfs(): boolean {
+  let missing = process.getuid?.() === 0 ? '' : 'not root';
+  if (missing === '') {
+    const probe = mkdtempSync('/tmp/eosd-probe-');
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe], { stdio: 'ignore' });
+      execFileSync('umount', [probe], { stdio: 'ignore' });
+    } catch (err) {
+      missing = `mount(2) failed: ${(err as Error).message}`;
+    } finally {
+      rmSync(probe, { recursive: true, force: true });
+    }
+  }
+  if (missing !== '' && process.env.CI) {
+    throw new Error(`the ledger-degraded act test needs root and mount(2) for a small tmpfs; CI must provide them (${missing})`);
+  }
+  return missing === '';
+}
+const TMPFS_OK = canMountTmpfs();
+
+interface ActSession {
+  session: ReturnType<agentV1.AgentServiceClient['session']>;
+  results: agentV1.ActResult__Output[];
+}
+
+async function openActSession(h: Harness): Promise<ActSession> {
+  await call(h.client, 'hello', { auth: h.auth('Hello', ''), protocolVersion: PROTOCOL_VERSION, pid: 1 });
+  const session = h.client.session();
+  onTestFinished(() => session.cancel());
+  const results: agentV1.ActResult__Output[] = [];
+  session.on('data', (f: agentV1.SessionResponse__Output) => f.actResults && results.push(...f.actResults.results));
+  session.on('error', () => undefined);
+  return { session, results };
+}
+
+function actRequest(h: Harness, channel: string, payload: unknown): agentV1.ActRequest & { auth: agentV1.CallAuth } {
+  const body = Buffer.from(JSON.stringify({ payload, reason: 'test' }));
+  return { auth: h.auth('Act', channel, body), channel, priority: 'PRIORITY_NORMAL', body };
+}
+
+/** [nonce, code or 'OK'] of each result, sorted: results of one frame may come in any order. */
+function outcomes(results: agentV1.ActResult__Output[]): [number, string][] {
+  return results.map((r): [number, string] => [r.nonce, r.error?.code ?? 'OK']).sort((a, b) => a[0] - b[0] || a[1].localeCompare(b[1]));
+}
+
+function actRecords(h: Harness): ReturnType<typeof queryLedger> {
+  return queryLedger(ledgerDirs(h.stateDir).decisions, { kind: 'agent.act' });
+}
+
+async function decisionFsyncs(m: DaemonMetrics): Promise<number> {
+  const v = (await m.ledgerFsync.get()).values.find((x) => x.metricName === 'eosd_ledger_fsync_seconds_count' && x.labels.stream === 'decisions');
+  return v?.value ?? 0;
+}
+
+describe('AgentServer acts on the session stream', () => {
+  it('answers out of order: an act waiting for approval holds back none of the others, whose records share one fdatasync', async () => {
+    let release: ((o: 'approved' | 'denied') => void) | undefined;
+    const h = await harness({
+      gateAct: (channel) => (channel === 'gated.out' ? new Promise((resolve) => (release = resolve)) : 'approved'),
+    });
+    const s = await openActSession(h);
+    const fsyncsBefore = await decisionFsyncs(h.metrics);
+    const gated = actRequest(h, 'gated.out', { wire: 1 });
+    const ok = Array.from({ length: 32 }, (_, i) => actRequest(h, 'ok.out', { i }));
+    s.session.write({ acts: { acts: [gated, ...ok] } });
+    await expect.poll(() => s.results.length).toBe(32);
+    expect(outcomes(s.results)).toEqual(ok.map((a) => [a.auth.nonce, 'OK']));
+    expect(s.results.every((r) => r.eventId !== '' && r.ledgerSeq > 0)).toBe(true);
+    // The 32 ungated records of the frame were made durable by one write + fdatasync.
+    expect((await decisionFsyncs(h.metrics)) - fsyncsBefore).toBe(1);
+    expect(actRecords(h)).toHaveLength(32);
+    expect(release).toBeDefined();
+
+    release?.('approved');
+    await expect.poll(() => s.results.length).toBe(33);
+    const last = s.results[32];
+    expect(last?.nonce).toBe(gated.auth.nonce);
+    expect(last?.error).toBeNull();
+    expect(last?.ledgerSeq).toBeGreaterThan(Math.max(...s.results.slice(0, 32).map((r) => r.ledgerSeq)));
+    expect(actRecords(h).at(-1)?.payload).toMatchObject({ channel: 'gated.out', eventId: last?.eventId });
+  });
+
+  it('rejects a forged and a replayed act on their own; the genuine acts of the frame and the session go on', async () => {
+    const h = await harness();
+    const s = await openActSession(h);
+    const g1 = actRequest(h, 'ok.out', { n: 1 });
+    const forged = { ...actRequest(h, 'ok.out', { n: 2 }), body: Buffer.from(JSON.stringify({ payload: { n: 666 } })) };
+    const g2 = actRequest(h, 'ok.out', { n: 3 });
+    s.session.write({ acts: { acts: [g1, forged, g1, g2] } });
+    await expect.poll(() => s.results.length).toBe(4);
+    expect(outcomes(s.results)).toEqual([
+      [g1.auth.nonce, 'EOS_UNAUTHENTICATED'],
+      [g1.auth.nonce, 'OK'],
+      [forged.auth.nonce, 'EOS_UNAUTHENTICATED'],
+      [g2.auth.nonce, 'OK'],
+    ]);
+    expect(h.counters.bad_mac).toBe(1);
+    expect(h.counters.replay).toBe(1);
+    expect(actRecords(h)).toHaveLength(2);
+    const g3 = actRequest(h, 'ok.out', { n: 4 });
+    s.session.write({ acts: { acts: [g3] } });
+    await expect.poll(() => s.results.length).toBe(5);
+    expect(outcomes(s.results.slice(4))).toEqual([[g3.auth.nonce, 'OK']]);
+    expect(actRecords(h)).toHaveLength(3);
+  });
+
+  it('refuses an undeclared channel per act with EOS_PERMISSION_DENIED, audits it, and records only the declared acts', async () => {
+    const h = await harness();
+    const s = await openActSession(h);
+    const a = actRequest(h, 'ok.out', 1);
+    const denied = actRequest(h, 'payments.out', 2);
+    const b = actRequest(h, 'ok.out', 3);
+    s.session.write({ acts: { acts: [a, denied, b] } });
+    await expect.poll(() => s.results.length).toBe(3);
+    expect(outcomes(s.results)).toEqual([
+      [a.auth.nonce, 'OK'],
+      [denied.auth.nonce, 'EOS_PERMISSION_DENIED'],
+      [b.auth.nonce, 'OK'],
+    ]);
+    expect(actRecords(h).map((r) => (r.payload as { channel: string }).channel)).toEqual(['ok.out', 'ok.out']);
+    await expect
+      .poll(() => queryLedger(ledgerDirs(h.stateDir).audit, { kind: 'acl.denied' }).map((r) => r.payload), { timeout: 5_000 })
+      .toEqual([{ action: 'act', channel: 'payments.out' }]);
+  });
+
+  it('answers EOS_APPROVAL_DENIED for a denied act, and refuses an approved act whose process ended while it waited', async () => {
+    const gates: ((o: 'approved' | 'denied') => void)[] = [];
+    const h = await harness({ gateAct: () => new Promise((resolve) => gates.push(resolve)) });
+    const s = await openActSession(h);
+    const first = actRequest(h, 'ok.out', 1);
+    s.session.write({ acts: { acts: [first] } });
+    await expect.poll(() => gates.length).toBe(1);
+    gates[0]?.('denied');
+    await expect.poll(() => outcomes(s.results)).toEqual([[first.auth.nonce, 'EOS_APPROVAL_DENIED']]);
+
+    s.session.write({ acts: { acts: [actRequest(h, 'ok.out', 2)] } });
+    await expect.poll(() => gates.length).toBe(2);
+    // The process is stopped (estop, quarantine, crash) and a new one bound before the approver answers.
+    h.server.bind({ verifier: new CallVerifier(randomBytes(32)), onReady: () => undefined, onHeartbeat: () => undefined });
+    gates[1]?.('approved');
+    await expect.poll(() => h.actCodes).toEqual(['EOS_APPROVAL_DENIED', 'EOS_UNAVAILABLE']);
+    expect(actRecords(h)).toHaveLength(0);
+    expect(h.bus.counters().published).toBe(0);
+  });
+
+  it.skipIf(!TMPFS_OK)('fails closed: every act of a frame is refused with EOS_LEDGER_DEGRADED when the decision ledger cannot write', async () => {
+    const root = mkdtempSync('/tmp/eosd-full-');
+    const mnt = join(root, 'mnt');
+    mkdirSync(mnt);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
+    onTestFinished(() => {
+      execFileSync('umount', ['-l', mnt]);
+      rmSync(root, { recursive: true, force: true });
+    });
+    const h = await harness({ stateDir: join(mnt, 'state') });
+    const s = await openActSession(h);
+    // Fill the file system: the next ledger write that needs a new page fails with ENOSPC.
+    const fd = openSync(join(mnt, 'filler'), 'w');
+    try {
+      const chunk = Buffer.alloc(64 * 1024, 0x78);
+      for (;;) {
+        writeSync(fd, chunk);
+      }
+    } catch (err) {
+      expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    } finally {
+      closeSync(fd);
+    }
+    const frame = Array.from({ length: 64 }, (_, i) => actRequest(h, 'ok.out', { i }));
+    s.session.write({ acts: { acts: frame } });
+    await expect.poll(() => s.results.length).toBe(64);
+    expect(outcomes(s.results)).toEqual(frame.map((a) => [a.auth.nonce, 'EOS_LEDGER_DEGRADED']));
+    expect(h.services.decisionLedger.degraded).toBe(true);
+    // Later frames are refused before anything is appended.
+    const again = [actRequest(h, 'ok.out', 'a'), actRequest(h, 'ok.out', 'b')];
+    s.session.write({ acts: { acts: again } });
+    await expect.poll(() => s.results.length).toBe(66);
+    expect(outcomes(s.results.slice(64))).toEqual(again.map((a) => [a.auth.nonce, 'EOS_LEDGER_DEGRADED']));
+    expect(h.bus.counters().published).toBe(0);
   });
 });

@@ -3,8 +3,10 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { ActBatch as _eos_agent_v1_ActBatch, ActBatch__Output as _eos_agent_v1_ActBatch__Output } from './eos/agent/v1/ActBatch.js';
 import type { ActRequest as _eos_agent_v1_ActRequest, ActRequest__Output as _eos_agent_v1_ActRequest__Output } from './eos/agent/v1/ActRequest.js';
-import type { ActResponse as _eos_agent_v1_ActResponse, ActResponse__Output as _eos_agent_v1_ActResponse__Output } from './eos/agent/v1/ActResponse.js';
+import type { ActResult as _eos_agent_v1_ActResult, ActResult__Output as _eos_agent_v1_ActResult__Output } from './eos/agent/v1/ActResult.js';
+import type { ActResults as _eos_agent_v1_ActResults, ActResults__Output as _eos_agent_v1_ActResults__Output } from './eos/agent/v1/ActResults.js';
 import type { AgentServiceClient as _eos_agent_v1_AgentServiceClient, AgentServiceDefinition as _eos_agent_v1_AgentServiceDefinition } from './eos/agent/v1/AgentService.js';
 import type { BootstrapParams as _eos_agent_v1_BootstrapParams, BootstrapParams__Output as _eos_agent_v1_BootstrapParams__Output } from './eos/agent/v1/BootstrapParams.js';
 import type { CallAuth as _eos_agent_v1_CallAuth, CallAuth__Output as _eos_agent_v1_CallAuth__Output } from './eos/agent/v1/CallAuth.js';
@@ -52,8 +54,10 @@ export interface ProtoGrpcType {
   eos: {
     agent: {
       v1: {
+        ActBatch: MessageTypeDefinition<_eos_agent_v1_ActBatch, _eos_agent_v1_ActBatch__Output>
         ActRequest: MessageTypeDefinition<_eos_agent_v1_ActRequest, _eos_agent_v1_ActRequest__Output>
-        ActResponse: MessageTypeDefinition<_eos_agent_v1_ActResponse, _eos_agent_v1_ActResponse__Output>
+        ActResult: MessageTypeDefinition<_eos_agent_v1_ActResult, _eos_agent_v1_ActResult__Output>
+        ActResults: MessageTypeDefinition<_eos_agent_v1_ActResults, _eos_agent_v1_ActResults__Output>
         AgentService: SubtypeConstructor<typeof grpc.Client, _eos_agent_v1_AgentServiceClient> & { service: _eos_agent_v1_AgentServiceDefinition }
         BootstrapParams: MessageTypeDefinition<_eos_agent_v1_BootstrapParams, _eos_agent_v1_BootstrapParams__Output>
         CallAuth: MessageTypeDefinition<_eos_agent_v1_CallAuth, _eos_agent_v1_CallAuth__Output>

@@ -22,6 +22,17 @@ import type { LlmCaller, ThinkOptions } from '../llm/index.js';
 
 type SessionStream = ServerDuplexStream<agentV1.SessionRequest__Output, agentV1.SessionResponse>;
 
+/** One open session stream and the act results waiting to go out on it. */
+interface SessionContext {
+  readonly b: ProcessBinding;
+  readonly call: SessionStream;
+  actResults: agentV1.ActResult[];
+  flushScheduled: boolean;
+}
+
+/** Act results per ActResults frame; a result is about 60 bytes on the wire. */
+const MAX_ACT_RESULTS_PER_FRAME = 1024;
+
 const PRIORITY_LEVEL: Record<string, PriorityLevel> = {
   PRIORITY_LOW: 0,
   PRIORITY_NORMAL: 1,
@@ -59,11 +70,13 @@ export interface AgentServerOptions {
   spec: Pick<AgentSpec, 'tier' | 'allowModel' | 'credentials'>;
   services: SecurityServices;
   /**
-   * Asks a human when this act needs an approval (HIGH tier, gated channels); resolves 'approved'
-   * at once otherwise. The agent waits and never sees the request or its challenge.
+   * Asks a human when this act needs an approval (HIGH tier, gated channels); returns 'approved'
+   * synchronously when none is needed, so the decision records of a frame's ungated acts are
+   * appended together and share one group commit. The agent waits and never sees the request or
+   * its challenge.
    */
-  gateAct?: (channel: string, payloadSha256: string) => Promise<'approved' | 'denied'>;
-  /** Records every unary call (metrics). */
+  gateAct?: (channel: string, payloadSha256: string) => 'approved' | Promise<'approved' | 'denied'>;
+  /** Records every unary call and every act (metrics). */
   observe?: RpcObserver;
   /** Logger with `agentId`; agent log frames are re-emitted through `agentLog`. */
   log: Logger;
@@ -95,7 +108,6 @@ export class AgentServer {
     const handlers: agentV1.AgentServiceHandlers = {
       Hello: unary(log, 'Hello', (req: agentV1.HelloRequest__Output) => this.#hello(req), opts.observe),
       Session: (call: SessionStream) => this.#session(call),
-      Act: unary(log, 'Act', (req: agentV1.ActRequest__Output) => this.#act(req), opts.observe),
       GetState: unary(log, 'GetState', (req: agentV1.GetStateRequest__Output) => this.#getState(req), opts.observe),
       SetState: unary(log, 'SetState', (req: agentV1.SetStateRequest__Output) => this.#setState(req), opts.observe),
       Think: unary(log, 'Think', (req: agentV1.ThinkRequest__Output) => this.#think(req), opts.observe),
@@ -213,6 +225,7 @@ export class AgentServer {
       return;
     }
     b.session = call;
+    const ctx: SessionContext = { b, call, actResults: [], flushScheduled: false };
     const agentId = this.#o.agentId;
     b.subscription = this.#o.bus.attach(agentId, {
       write: (events) => call.write({ events: { events: events.map(toWireEvent) } }),
@@ -223,7 +236,7 @@ export class AgentServer {
         return;
       }
       try {
-        this.#onFrame(b, call, frame);
+        this.#onFrame(ctx, frame);
       } catch (err) {
         this.#o.log.error({ err }, 'session frame failed');
       }
@@ -244,10 +257,14 @@ export class AgentServer {
     });
   }
 
-  #onFrame(b: ProcessBinding, call: SessionStream, frame: agentV1.SessionRequest__Output): void {
+  #onFrame(ctx: SessionContext, frame: agentV1.SessionRequest__Output): void {
+    const { b, call } = ctx;
     switch (frame.frame) {
       case 'emits':
         this.#onEmits(b, call, frame.emits?.emits ?? []);
+        break;
+      case 'acts':
+        this.#onActs(ctx, frame.acts?.acts ?? []);
         break;
       case 'subscribe': {
         const s = frame.subscribe;
@@ -321,8 +338,67 @@ export class AgentServer {
     }
   }
 
-  async #act(req: agentV1.ActRequest__Output): Promise<agentV1.ActResponse> {
-    const b = this.#verify('Act', req.channel, req.auth, req.body);
+  /**
+   * Runs every act of one ActBatch frame. Each act is checked on its own; the ungated ones reach
+   * the decision ledger in this synchronous loop, so one write + fdatasync makes them all durable.
+   * Each act's result is queued when its record is durable (or it failed): gated acts answer
+   * later, without holding back the others.
+   */
+  #onActs(ctx: SessionContext, acts: agentV1.ActRequest__Output[]): void {
+    const observe = this.#o.observe;
+    for (const req of acts) {
+      const nonce = req.auth?.nonce ?? 0;
+      const t0 = observe === undefined ? 0n : process.hrtime.bigint();
+      const done = (result: agentV1.ActResult, code: string): void => {
+        observe?.('Act', code, Number(process.hrtime.bigint() - t0) / 1e9);
+        this.#queueActResult(ctx, result);
+      };
+      let outcome: Promise<{ eventId: string; ledgerSeq: number }>;
+      try {
+        outcome = this.#act(ctx.b, req);
+      } catch (err) {
+        outcome = Promise.reject(err as Error);
+      }
+      outcome.then(
+        (r) => done({ nonce, eventId: r.eventId, ledgerSeq: r.ledgerSeq }, 'OK'),
+        (err: unknown) => {
+          if (!isEosError(err)) {
+            this.#o.log.error({ err, rpc: 'Act' }, 'act failed');
+          }
+          done({ nonce, error: errorInfo(err) }, isEosError(err) ? err.code : 'EOS_INTERNAL');
+        },
+      );
+    }
+  }
+
+  /** Results that are ready in the same turn leave in one ActResults frame. */
+  #queueActResult(ctx: SessionContext, result: agentV1.ActResult): void {
+    ctx.actResults.push(result);
+    if (ctx.flushScheduled) {
+      return;
+    }
+    ctx.flushScheduled = true;
+    setImmediate(() => {
+      ctx.flushScheduled = false;
+      const results = ctx.actResults;
+      ctx.actResults = [];
+      // A process that is gone has failed its pending acts itself when its session ended.
+      if (this.#binding !== ctx.b || ctx.b.session !== ctx.call || ctx.call.destroyed || !ctx.call.writable) {
+        return;
+      }
+      for (let i = 0; i < results.length; i += MAX_ACT_RESULTS_PER_FRAME) {
+        ctx.call.write({ actResults: { results: results.slice(i, i + MAX_ACT_RESULTS_PER_FRAME) } });
+      }
+    });
+  }
+
+  /**
+   * The one implementation of `act()`: CallAuth, ACL and rate limit (`bus.prepare`), the approval
+   * gate, then the durable decision record, then delivery. Throws synchronously for the checks
+   * that need no waiting; an ungated act has its record appended before this returns.
+   */
+  #act(b: ProcessBinding, req: agentV1.ActRequest__Output): Promise<{ eventId: string; ledgerSeq: number }> {
+    this.#verify('Act', req.channel, req.auth, req.body);
     this.#requireHello(b, 'Act');
     const parsed = parseJsonBody<{ payload?: unknown; reason?: unknown }>(req.body, 'action body');
     const body = Buffer.from(JSON.stringify(parsed.payload ?? null));
@@ -337,9 +413,24 @@ export class AgentServer {
     }
     const payloadSha256 = createHash('sha256').update(body).digest('hex');
     const reason = typeof parsed.reason === 'string' ? parsed.reason.slice(0, 1000) : undefined;
-    if (this.#o.gateAct !== undefined && (await this.#o.gateAct(req.channel, payloadSha256)) !== 'approved') {
-      throw new EosError('EOS_APPROVAL_DENIED', `the act on ${req.channel} was denied by an approver or timed out waiting for one`);
+    const record = (): Promise<{ eventId: string; ledgerSeq: number }> => this.#recordAct(req, event, payloadSha256, reason);
+    const gate = this.#o.gateAct?.(req.channel, payloadSha256) ?? 'approved';
+    if (gate === 'approved') {
+      return record();
     }
+    return gate.then((outcome) => {
+      if (outcome !== 'approved') {
+        throw new EosError('EOS_APPROVAL_DENIED', `the act on ${req.channel} was denied by an approver or timed out waiting for one`);
+      }
+      // Stopped, quarantined or restarted while it waited: the process that asked is gone.
+      if (this.#binding !== b) {
+        throw new EosError('EOS_UNAVAILABLE', `the process of agent ${this.#o.agentId} that made this act has ended; the approved act was not recorded or delivered`);
+      }
+      return record();
+    });
+  }
+
+  async #recordAct(req: agentV1.ActRequest__Output, event: BusEvent, payloadSha256: string, reason: string | undefined): Promise<{ eventId: string; ledgerSeq: number }> {
     // The action is durable in the decision ledger before anyone can act on it.
     const rec = await this.#o.services.recordDecision('agent.act', this.#o.agentId, {
       channel: req.channel,
@@ -350,7 +441,7 @@ export class AgentServer {
     });
     this.#o.bus.dispatch(event);
     this.#o.log.debug({ channel: req.channel, eventId: event.id, payloadSha256, ledgerSeq: rec.seq }, 'agent act');
-    return { eventId: event.id };
+    return { eventId: event.id, ledgerSeq: rec.seq };
   }
 
   async #getState(req: agentV1.GetStateRequest__Output): Promise<agentV1.GetStateResponse> {

@@ -31,9 +31,10 @@ export async function run(opts) {
   const raw = [];
   for (let r = 0; r < Math.max(1, Math.min(opts.repeats, 3)); r++) {
     raw.push(rawFsyncRate(2));
-    const daemon = await startDaemon({
-      agents: [{ id: 'bench-actor', package: fixture('bench-actor'), tier: 'low', rateLimit: { eventsPerSec: 1e6, burst: 1e6 } }],
-    });
+    const daemon = await startDaemon(
+      { agents: [{ id: 'bench-actor', package: fixture('bench-actor'), tier: 'low', rateLimit: { eventsPerSec: 1e6, burst: 1e6 } }] },
+      { nodeArgs: opts.daemonNodeArgs },
+    );
     try {
       const line = await daemon.proc.waitFor((l) => l.agentId === 'bench-actor' && l.msg === 'bench acts', 60_000, 'bench acts');
       const { acts, failed, ms } = line.agent;
@@ -52,6 +53,6 @@ export async function run(opts) {
     baselines: { rawAppendFdatasync: { ...b, unit: 'records/s', what: 'write + fdatasync per record, one fd' } },
     ratios: { vsRaw: r.median / b.median },
     goals: [{ text: '>= 10,000 durable acts/s', pass: r.median >= 10_000 }],
-    notes: ['64 acts in flight from one sandboxed agent, 3 s per run; each act is ACL- and rate-checked, recorded durably, then delivered'],
+    notes: ['64 acts in flight from one sandboxed agent, sent as ActBatch frames on its session, 3 s per run; each act is authenticated, ACL- and rate-checked, recorded durably, then delivered'],
   };
 }

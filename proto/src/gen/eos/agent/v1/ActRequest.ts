@@ -4,6 +4,10 @@
 import type { CallAuth as _eos_agent_v1_CallAuth, CallAuth__Output as _eos_agent_v1_CallAuth__Output } from '../../../eos/agent/v1/CallAuth.js';
 import type { Priority as _eos_agent_v1_Priority, Priority__Output as _eos_agent_v1_Priority__Output } from '../../../eos/agent/v1/Priority.js';
 
+/**
+ * One consequential action: published like an emit, and recorded durably in the decision ledger
+ * first. Its CallAuth has method "Act", channel = channel and body = body.
+ */
 export interface ActRequest {
   'auth'?: (_eos_agent_v1_CallAuth | null);
   'channel'?: (string);
@@ -14,6 +18,10 @@ export interface ActRequest {
   'body'?: (Buffer | Uint8Array | string);
 }
 
+/**
+ * One consequential action: published like an emit, and recorded durably in the decision ledger
+ * first. Its CallAuth has method "Act", channel = channel and body = body.
+ */
 export interface ActRequest__Output {
   'auth': (_eos_agent_v1_CallAuth__Output | null);
   'channel': (string);

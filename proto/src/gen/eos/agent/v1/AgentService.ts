@@ -3,8 +3,6 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
-import type { ActRequest as _eos_agent_v1_ActRequest, ActRequest__Output as _eos_agent_v1_ActRequest__Output } from '../../../eos/agent/v1/ActRequest.js';
-import type { ActResponse as _eos_agent_v1_ActResponse, ActResponse__Output as _eos_agent_v1_ActResponse__Output } from '../../../eos/agent/v1/ActResponse.js';
 import type { FetchRequest as _eos_agent_v1_FetchRequest, FetchRequest__Output as _eos_agent_v1_FetchRequest__Output } from '../../../eos/agent/v1/FetchRequest.js';
 import type { FetchResponse as _eos_agent_v1_FetchResponse, FetchResponse__Output as _eos_agent_v1_FetchResponse__Output } from '../../../eos/agent/v1/FetchResponse.js';
 import type { GetStateRequest as _eos_agent_v1_GetStateRequest, GetStateRequest__Output as _eos_agent_v1_GetStateRequest__Output } from '../../../eos/agent/v1/GetStateRequest.js';
@@ -29,21 +27,6 @@ import type { ThinkWithUserInputRequest as _eos_agent_v1_ThinkWithUserInputReque
 import type { ThinkWithUserInputResponse as _eos_agent_v1_ThinkWithUserInputResponse, ThinkWithUserInputResponse__Output as _eos_agent_v1_ThinkWithUserInputResponse__Output } from '../../../eos/agent/v1/ThinkWithUserInputResponse.js';
 
 export interface AgentServiceClient extends grpc.Client {
-  /**
-   * A consequential action: published like an emit, and recorded.
-   */
-  Act(argument: _eos_agent_v1_ActRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_agent_v1_ActResponse__Output>): grpc.ClientUnaryCall;
-  Act(argument: _eos_agent_v1_ActRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_agent_v1_ActResponse__Output>): grpc.ClientUnaryCall;
-  Act(argument: _eos_agent_v1_ActRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_agent_v1_ActResponse__Output>): grpc.ClientUnaryCall;
-  Act(argument: _eos_agent_v1_ActRequest, callback: grpc.requestCallback<_eos_agent_v1_ActResponse__Output>): grpc.ClientUnaryCall;
-  /**
-   * A consequential action: published like an emit, and recorded.
-   */
-  act(argument: _eos_agent_v1_ActRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_agent_v1_ActResponse__Output>): grpc.ClientUnaryCall;
-  act(argument: _eos_agent_v1_ActRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_agent_v1_ActResponse__Output>): grpc.ClientUnaryCall;
-  act(argument: _eos_agent_v1_ActRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_agent_v1_ActResponse__Output>): grpc.ClientUnaryCall;
-  act(argument: _eos_agent_v1_ActRequest, callback: grpc.requestCallback<_eos_agent_v1_ActResponse__Output>): grpc.ClientUnaryCall;
-  
   Fetch(argument: _eos_agent_v1_FetchRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_agent_v1_FetchResponse__Output>): grpc.ClientUnaryCall;
   Fetch(argument: _eos_agent_v1_FetchRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_agent_v1_FetchResponse__Output>): grpc.ClientUnaryCall;
   Fetch(argument: _eos_agent_v1_FetchRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_agent_v1_FetchResponse__Output>): grpc.ClientUnaryCall;
@@ -122,12 +105,14 @@ export interface AgentServiceClient extends grpc.Client {
   sanitizeInput(argument: _eos_agent_v1_SanitizeInputRequest, callback: grpc.requestCallback<_eos_agent_v1_SanitizeInputResponse__Output>): grpc.ClientUnaryCall;
   
   /**
-   * The session: emits, subscriptions, logs and heartbeats up; events, acks and shutdown down.
+   * The session: emits, acts, subscriptions, logs and heartbeats up; events, acks, act results and
+   * shutdown down. Acts travel on it as ActBatch frames (protocol 2; protocol 1 had a unary Act RPC).
    */
   Session(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_eos_agent_v1_SessionRequest, _eos_agent_v1_SessionResponse__Output>;
   Session(options?: grpc.CallOptions): grpc.ClientDuplexStream<_eos_agent_v1_SessionRequest, _eos_agent_v1_SessionResponse__Output>;
   /**
-   * The session: emits, subscriptions, logs and heartbeats up; events, acks and shutdown down.
+   * The session: emits, acts, subscriptions, logs and heartbeats up; events, acks, act results and
+   * shutdown down. Acts travel on it as ActBatch frames (protocol 2; protocol 1 had a unary Act RPC).
    */
   session(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_eos_agent_v1_SessionRequest, _eos_agent_v1_SessionResponse__Output>;
   session(options?: grpc.CallOptions): grpc.ClientDuplexStream<_eos_agent_v1_SessionRequest, _eos_agent_v1_SessionResponse__Output>;
@@ -168,11 +153,6 @@ export interface AgentServiceClient extends grpc.Client {
 }
 
 export interface AgentServiceHandlers extends grpc.UntypedServiceImplementation {
-  /**
-   * A consequential action: published like an emit, and recorded.
-   */
-  Act: grpc.handleUnaryCall<_eos_agent_v1_ActRequest__Output, _eos_agent_v1_ActResponse>;
-  
   Fetch: grpc.handleUnaryCall<_eos_agent_v1_FetchRequest__Output, _eos_agent_v1_FetchResponse>;
   
   GetState: grpc.handleUnaryCall<_eos_agent_v1_GetStateRequest__Output, _eos_agent_v1_GetStateResponse>;
@@ -195,7 +175,8 @@ export interface AgentServiceHandlers extends grpc.UntypedServiceImplementation 
   SanitizeInput: grpc.handleUnaryCall<_eos_agent_v1_SanitizeInputRequest__Output, _eos_agent_v1_SanitizeInputResponse>;
   
   /**
-   * The session: emits, subscriptions, logs and heartbeats up; events, acks and shutdown down.
+   * The session: emits, acts, subscriptions, logs and heartbeats up; events, acks, act results and
+   * shutdown down. Acts travel on it as ActBatch frames (protocol 2; protocol 1 had a unary Act RPC).
    */
   Session: grpc.handleBidiStreamingCall<_eos_agent_v1_SessionRequest__Output, _eos_agent_v1_SessionResponse>;
   
@@ -211,7 +192,6 @@ export interface AgentServiceHandlers extends grpc.UntypedServiceImplementation 
 }
 
 export interface AgentServiceDefinition extends grpc.ServiceDefinition {
-  Act: MethodDefinition<_eos_agent_v1_ActRequest, _eos_agent_v1_ActResponse, _eos_agent_v1_ActRequest__Output, _eos_agent_v1_ActResponse__Output>
   Fetch: MethodDefinition<_eos_agent_v1_FetchRequest, _eos_agent_v1_FetchResponse, _eos_agent_v1_FetchRequest__Output, _eos_agent_v1_FetchResponse__Output>
   GetState: MethodDefinition<_eos_agent_v1_GetStateRequest, _eos_agent_v1_GetStateResponse, _eos_agent_v1_GetStateRequest__Output, _eos_agent_v1_GetStateResponse__Output>
   Hello: MethodDefinition<_eos_agent_v1_HelloRequest, _eos_agent_v1_HelloResponse, _eos_agent_v1_HelloRequest__Output, _eos_agent_v1_HelloResponse__Output>

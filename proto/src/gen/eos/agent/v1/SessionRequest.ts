@@ -6,6 +6,7 @@ import type { Subscribe as _eos_agent_v1_Subscribe, Subscribe__Output as _eos_ag
 import type { LogRecord as _eos_agent_v1_LogRecord, LogRecord__Output as _eos_agent_v1_LogRecord__Output } from '../../../eos/agent/v1/LogRecord.js';
 import type { Heartbeat as _eos_agent_v1_Heartbeat, Heartbeat__Output as _eos_agent_v1_Heartbeat__Output } from '../../../eos/agent/v1/Heartbeat.js';
 import type { Ready as _eos_agent_v1_Ready, Ready__Output as _eos_agent_v1_Ready__Output } from '../../../eos/agent/v1/Ready.js';
+import type { ActBatch as _eos_agent_v1_ActBatch, ActBatch__Output as _eos_agent_v1_ActBatch__Output } from '../../../eos/agent/v1/ActBatch.js';
 
 export interface SessionRequest {
   'emits'?: (_eos_agent_v1_EmitBatch | null);
@@ -16,7 +17,11 @@ export interface SessionRequest {
    * The agent's onStart finished; the supervisor moves it to running.
    */
   'ready'?: (_eos_agent_v1_Ready | null);
-  'frame'?: "emits"|"subscribe"|"log"|"heartbeat"|"ready";
+  /**
+   * Consequential actions, answered by ActResults frames.
+   */
+  'acts'?: (_eos_agent_v1_ActBatch | null);
+  'frame'?: "emits"|"subscribe"|"log"|"heartbeat"|"ready"|"acts";
 }
 
 export interface SessionRequest__Output {
@@ -28,5 +33,9 @@ export interface SessionRequest__Output {
    * The agent's onStart finished; the supervisor moves it to running.
    */
   'ready'?: (_eos_agent_v1_Ready__Output | null);
-  'frame'?: "emits"|"subscribe"|"log"|"heartbeat"|"ready";
+  /**
+   * Consequential actions, answered by ActResults frames.
+   */
+  'acts'?: (_eos_agent_v1_ActBatch__Output | null);
+  'frame'?: "emits"|"subscribe"|"log"|"heartbeat"|"ready"|"acts";
 }

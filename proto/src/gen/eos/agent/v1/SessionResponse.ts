@@ -5,6 +5,7 @@ import type { EventBatch as _eos_agent_v1_EventBatch, EventBatch__Output as _eos
 import type { EmitAcks as _eos_agent_v1_EmitAcks, EmitAcks__Output as _eos_agent_v1_EmitAcks__Output } from '../../../eos/agent/v1/EmitAcks.js';
 import type { SubscribeResult as _eos_agent_v1_SubscribeResult, SubscribeResult__Output as _eos_agent_v1_SubscribeResult__Output } from '../../../eos/agent/v1/SubscribeResult.js';
 import type { Shutdown as _eos_agent_v1_Shutdown, Shutdown__Output as _eos_agent_v1_Shutdown__Output } from '../../../eos/agent/v1/Shutdown.js';
+import type { ActResults as _eos_agent_v1_ActResults, ActResults__Output as _eos_agent_v1_ActResults__Output } from '../../../eos/agent/v1/ActResults.js';
 
 export interface SessionResponse {
   'events'?: (_eos_agent_v1_EventBatch | null);
@@ -14,7 +15,11 @@ export interface SessionResponse {
    * Stop now: run onStop and exit 0 within grace_ms.
    */
   'shutdown'?: (_eos_agent_v1_Shutdown | null);
-  'frame'?: "events"|"acks"|"subscribed"|"shutdown";
+  /**
+   * Outcomes of acts from ActBatch frames, each sent once its decision record is durable.
+   */
+  'actResults'?: (_eos_agent_v1_ActResults | null);
+  'frame'?: "events"|"acks"|"subscribed"|"shutdown"|"actResults";
 }
 
 export interface SessionResponse__Output {
@@ -25,5 +30,9 @@ export interface SessionResponse__Output {
    * Stop now: run onStop and exit 0 within grace_ms.
    */
   'shutdown'?: (_eos_agent_v1_Shutdown__Output | null);
-  'frame'?: "events"|"acks"|"subscribed"|"shutdown";
+  /**
+   * Outcomes of acts from ActBatch frames, each sent once its decision record is durable.
+   */
+  'actResults'?: (_eos_agent_v1_ActResults__Output | null);
+  'frame'?: "events"|"acks"|"subscribed"|"shutdown"|"actResults";
 }
