@@ -1,5 +1,5 @@
 // Starts the built eosd daemon on a generated config, as the e2e helper does, for benchmarks.
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createControlClient } from '@everythingos/supervisor';
@@ -11,6 +11,29 @@ export const EOSD_BIN = join(ROOT, 'supervisor', 'dist', 'bin', 'eosd.js');
 /** Absolute directory of a bench fixture agent package. */
 export function fixture(name) {
   return join(ROOT, 'test', 'fixtures', 'agents', name);
+}
+
+/**
+ * A scratch directory for generated agent packages, next to the fixtures so they resolve
+ * `@everythingos/sdk` from the workspace. Packages must hold their whole code (the sandbox mounts an
+ * agent's own package, not files it re-exports from elsewhere), and parameter files go into the
+ * package, not the agent's home (the home is a fresh image mounted over the directory).
+ * Remove it with `rm(dir, { recursive: true, force: true })`.
+ */
+export async function packagesDir() {
+  const dir = await mkdtemp(join(ROOT, 'test', 'fixtures', 'agents', '.bench-'));
+  await chmod(dir, 0o755);
+  return dir;
+}
+
+/** Copies fixture `name` into `dir` and adds `files` (name to content); returns the copy's path. */
+export async function copyFixture(dir, name, files = {}) {
+  const pkgDir = join(dir, name);
+  await cp(fixture(name), pkgDir, { recursive: true });
+  for (const [file, content] of Object.entries(files)) {
+    await writeFile(join(pkgDir, file), content, { mode: 0o644 });
+  }
+  return pkgDir;
 }
 
 /** Whether this run gives agents their own uid (root) or shares the daemon's (dev mode). */
@@ -50,11 +73,5 @@ export async function startDaemon(config, { extraEnv = {}, nodeArgs = [], readyT
     dir,
     client,
     stop,
-    /** The agent's home (its cwd); created here so the bench can leave a parameter file in it. */
-    async agentHome(id) {
-      const home = join(stateDir, 'agents', id, 'home');
-      await mkdir(home, { recursive: true });
-      return home;
-    },
   };
 }

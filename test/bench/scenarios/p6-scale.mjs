@@ -1,9 +1,9 @@
 // P6: PSS per idle agent at N agents, and control RPC latency with M agents running.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fixture, startDaemon } from '../lib/daemon.mjs';
+import { fixture, packagesDir, startDaemon } from '../lib/daemon.mjs';
 import { sleep, treePssBytes } from '../lib/procs.mjs';
 import { quantile, summary } from '../lib/stats.mjs';
 
@@ -12,12 +12,7 @@ export const title = 'PSS per idle agent; control RPC p99 under many agents';
 
 const MiB = 1024 * 1024;
 
-/**
- * N agent packages `bench-idle-<k>`, copies of the bench-idle fixture (ids must match manifests). They
- * live inside the workspace so each resolves `@everythingos/sdk` from its own directory, and hold
- * their whole code: the sandbox shows an agent its own package and what it imports, so a re-export
- * of a file elsewhere could not load.
- */
+/** N agent packages `bench-idle-<k>` in `dir`, copies of the bench-idle fixture (ids must match manifests). */
 async function makePackages(dir, n) {
   const code = await readFile(join(fixture('bench-idle'), 'index.js'), 'utf8');
   const base = JSON.parse(await readFile(join(fixture('bench-idle'), 'package.json'), 'utf8'));
@@ -67,8 +62,7 @@ async function timeCalls(count, fn) {
 
 /** Starts `n` idle agents and measures memory and control RPC latency. */
 async function atScale(n, calls) {
-  const pkgRoot = await mkdtemp(join(fixture('bench-idle'), '..', '.bench-p6-'));
-  await chmod(pkgRoot, 0o755);
+  const pkgRoot = await packagesDir();
   try {
     const agents = await makePackages(pkgRoot, n);
     const daemon = await startDaemon({ agents }, { readyTimeoutMs: 600_000 });

@@ -1,8 +1,8 @@
 // P1/P2 shared parts: the bench-sender -> eosd -> bench-receiver run and its NDJSON relay baseline.
-import { rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fixture, startDaemon } from '../lib/daemon.mjs';
+import { copyFixture, fixture, packagesDir, startDaemon } from '../lib/daemon.mjs';
 import { spawnNdjson } from '../lib/procs.mjs';
 
 const RELAY = fileURLToPath(new URL('../lib/ndjson-relay.mjs', import.meta.url));
@@ -43,25 +43,28 @@ export async function runRelay(params, batch = 1) {
 /** Runs the same protocol through eosd between two agent processes, every check on. */
 export async function runEosd(params, { rateLimit, daemonEnv = {}, daemonNodeArgs = [] } = {}) {
   const total = params.count * (params.rounds + 1);
-  const daemon = await startDaemon(
-    {
-      // Big enough that no event of a burst is dropped: the bench measures delivery, not shedding.
-      bus: { queueCapacity: Math.max(10_000, params.count * 2), globalRateLimit: { eventsPerSec: 1_000_000, burst: Math.max(400_000, total) } },
-      agents: [
-        { id: 'bench-receiver', package: fixture('bench-receiver'), tier: 'low', autostart: false },
-        {
-          id: 'bench-sender',
-          package: fixture('bench-sender'),
-          tier: 'low',
-          autostart: false,
-          rateLimit: rateLimit ?? { eventsPerSec: 1_000_000, burst: Math.max(10_000, params.count * 2) },
-        },
-      ],
-    },
-    { extraEnv: daemonEnv, nodeArgs: daemonNodeArgs },
-  );
+  const pkgs = await packagesDir();
+  let daemon;
   try {
-    await writeFile(join(await daemon.agentHome('bench-receiver'), 'bench.json'), JSON.stringify(params), { mode: 0o644 });
+    // The receiver reads its parameters from bench.json in its own package.
+    const receiver = await copyFixture(pkgs, 'bench-receiver', { 'bench.json': JSON.stringify(params) });
+    daemon = await startDaemon(
+      {
+        // Big enough that no event of a burst is dropped: the bench measures delivery, not shedding.
+        bus: { queueCapacity: Math.max(10_000, params.count * 2), globalRateLimit: { eventsPerSec: 1_000_000, burst: Math.max(400_000, total) } },
+        agents: [
+          { id: 'bench-receiver', package: receiver, tier: 'low', autostart: false },
+          {
+            id: 'bench-sender',
+            package: fixture('bench-sender'),
+            tier: 'low',
+            autostart: false,
+            rateLimit: rateLimit ?? { eventsPerSec: 1_000_000, burst: Math.max(10_000, params.count * 2) },
+          },
+        ],
+      },
+      { extraEnv: daemonEnv, nodeArgs: daemonNodeArgs },
+    );
     await daemon.client.startAgent('bench-receiver');
     await daemon.client.startAgent('bench-sender');
     const timeoutMs = 60_000 + params.rounds * 60_000;
@@ -82,6 +85,7 @@ export async function runEosd(params, { rateLimit, daemonEnv = {}, daemonNodeArg
       status: await daemon.client.getStatus(),
     };
   } finally {
-    await daemon.stop();
+    await daemon?.stop();
+    await rm(pkgs, { recursive: true, force: true });
   }
 }
