@@ -45,10 +45,12 @@ export function renderTable(header: string[], rows: string[][]): string {
 /** The `eosd agents ls` table, pm2-style. */
 export function renderAgentsTable(agents: controlV1.AgentInfo__Output[], nowMs: number): string {
   return renderTable(
-    ['ID', 'NAME', 'TIER', 'STATE', 'PID', 'UID', 'UPTIME', '↺', 'MEM', 'LAST EXIT'],
+    ['ID', 'NAME', 'VERSION', 'FROM', 'TIER', 'STATE', 'PID', 'UID', 'UPTIME', '↺', 'MEM', 'LAST EXIT'],
     agents.map((a) => [
       a.id,
       a.name,
+      a.version,
+      a.origin === '' ? '-' : a.origin,
       a.tier,
       a.state,
       a.pid === 0 ? '-' : String(a.pid),
@@ -77,5 +79,8 @@ export function agentJson(a: controlV1.AgentInfo__Output): Record<string, unknow
     lastExit: a.lastExit,
     restart: a.restart,
     packageDir: a.packageDir,
+    origin: a.origin,
+    integrity: a.integrity,
+    packageName: a.packageName,
   };
 }
