@@ -168,12 +168,12 @@ async function extract(tarballFile: string, dest: string): Promise<void> {
   }
 }
 
-async function runNpmInstall(cwd: string, npm: NpmOptions, log: Logger): Promise<void> {
+async function runNpmInstall(cwd: string, cacheDir: string, npm: NpmOptions, log: Logger): Promise<void> {
   const args = ['install', '--ignore-scripts', '--omit=dev', '--omit=peer', '--no-audit', '--no-fund', '--no-package-lock', '--no-save', '--install-links=false'];
   const child = spawn(npm.bin, args, {
     cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...npm.env, npm_config_ignore_scripts: 'true', npm_config_update_notifier: 'false' },
+    env: { ...npm.env, npm_config_ignore_scripts: 'true', npm_config_update_notifier: 'false', npm_config_cache: cacheDir },
   });
   let output = '';
   const keep = (c: Buffer): void => {
@@ -251,7 +251,8 @@ export async function installAgentPackage(o: InstallAgentOptions): Promise<Insta
       await writeFile(join(staging, 'package.json'), JSON.stringify({ name: `eosd-agent-${staged.manifest.id}-deps`, private: true, dependencies }, null, 2), {
         mode: 0o644,
       });
-      await runNpmInstall(staging, o.npm, o.log);
+      // The cache lives in the state dir: under systemd's ProtectSystem=strict, HOME is not writable.
+      await runNpmInstall(staging, join(o.stateDir, 'npm-cache'), o.npm, o.log);
     }
     const sdkLink = join(stagedPackage, 'node_modules', SDK_PACKAGE);
     await rm(sdkLink, { recursive: true, force: true });
