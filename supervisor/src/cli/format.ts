@@ -45,12 +45,10 @@ export function renderTable(header: string[], rows: string[][]): string {
 /** The `eosd agents ls` table, pm2-style. */
 export function renderAgentsTable(agents: controlV1.AgentInfo__Output[], nowMs: number): string {
   return renderTable(
-    ['ID', 'NAME', 'VERSION', 'FROM', 'TIER', 'STATE', 'PID', 'UID', 'UPTIME', '↺', 'MEM', 'LAST EXIT'],
+    ['ID', 'NAME', 'TIER', 'STATE', 'PID', 'UID', 'UPTIME', '↺', 'MEM', 'LAST EXIT', 'VERSION', 'FROM'],
     agents.map((a) => [
       a.id,
       a.name,
-      a.version,
-      a.origin === '' ? '-' : a.origin,
       a.tier,
       a.state,
       a.pid === 0 ? '-' : String(a.pid),
@@ -59,6 +57,8 @@ export function renderAgentsTable(agents: controlV1.AgentInfo__Output[], nowMs: 
       String(a.restarts),
       formatBytes(a.memoryBytes),
       a.lastExit === '' ? '-' : a.lastExit,
+      a.version,
+      a.origin === '' ? '-' : a.origin,
     ]),
   );
 }
