@@ -7,14 +7,14 @@ describe('registryDependencies', () => {
     expect(
       registryDependencies(
         {
-          dependencies: { '@everythingos/sdk': '^0.1.0', lodash: '^4.17.21', chalk: 'latest', alias: 'npm:left-pad@1.3.0' },
+          dependencies: { '@everythingos/sdk': '^0.1.0', lodash: '^4.17.21', chalk: 'latest', alias: 'npm:left-pad@1.3.0', scoped: 'npm:@scope/pkg' },
           optionalDependencies: { fsevents: '2.3.3' },
           peerDependencies: { zod: '>=3', react: '18.x' },
           peerDependenciesMeta: { react: { optional: true } },
         },
         '0.1.0',
       ),
-    ).toEqual({ lodash: '^4.17.21', chalk: 'latest', alias: 'npm:left-pad@1.3.0', fsevents: '2.3.3', zod: '>=3' });
+    ).toEqual({ lodash: '^4.17.21', chalk: 'latest', alias: 'npm:left-pad@1.3.0', scoped: 'npm:@scope/pkg', fsevents: '2.3.3', zod: '>=3' });
   });
 
   it('accepts an SDK spec that is not a range (workspace:, file:) and uses the daemon SDK', () => {
@@ -32,6 +32,7 @@ describe('registryDependencies', () => {
             c: 'file:../c',
             d: 'link:../d',
             e: 'user/repo',
+            f: 'npm:git+https://x/y',
             '@everythingos/proto': '0.1.0',
             '@everythingos/sdk': '^2.0.0',
           },
@@ -43,7 +44,7 @@ describe('registryDependencies', () => {
     }
     expect(err).toMatchObject({ code: 'EOS_PACKAGE_INVALID' });
     const problems = (err as { details: { problems: string[] } }).details.problems;
-    expect(problems).toHaveLength(7);
+    expect(problems).toHaveLength(8);
     expect(problems.join('\n')).toMatch(/@everythingos\/sdk is "\^2\.0\.0"; this eosd provides @everythingos\/sdk 0\.1\.0/);
   });
 

@@ -75,9 +75,13 @@ export function integrityOf(data: Uint8Array): string {
  * run code at install (git deps run `prepare`) or bypass the registry's integrity.
  */
 function isRegistrySpec(spec: string): boolean {
-  const target = spec.startsWith('npm:') ? spec.slice(spec.lastIndexOf('@') + 1) : spec;
-  if (spec.startsWith('npm:') && !/^npm:(@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*(@.*)?$/i.test(spec)) {
-    return false;
+  let target = spec;
+  if (spec.startsWith('npm:')) {
+    const alias = /^npm:(?:@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*(?:@(.+))?$/i.exec(spec);
+    if (alias === null) {
+      return false;
+    }
+    target = alias[1] ?? 'latest';
   }
   return semver.validRange(target) !== null || /^[a-z][a-z0-9._-]{0,63}$/i.test(target);
 }
