@@ -70,6 +70,8 @@ export const ERROR_CODES = {
   EOS_APPROVAL_DENIED: { grpc: Status.PERMISSION_DENIED, retryable: false },
   EOS_ESTOP_ACTIVE: { grpc: Status.FAILED_PRECONDITION, retryable: false },
   EOS_AGENT_QUARANTINED: { grpc: Status.FAILED_PRECONDITION, retryable: false },
+  EOS_PACKAGE_INVALID: { grpc: Status.INVALID_ARGUMENT, retryable: false },
+  EOS_PACKAGE_INSTALL_FAILED: { grpc: Status.UNAVAILABLE, retryable: true },
   EOS_INTERNAL: { grpc: Status.INTERNAL, retryable: false },
 } as const satisfies Record<string, { grpc: GrpcStatus; retryable: boolean }>;
 

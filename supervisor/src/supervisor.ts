@@ -1,4 +1,5 @@
-import { chmod, chown, readFile, rm } from 'node:fs/promises';
+import { chmod, chown, readFile, realpath, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
@@ -29,6 +30,10 @@ import type { HelperHandle } from './helper/index.js';
 import type { RunnerEvent } from './agent/agent-runner.js';
 import type { AgentState } from './agent/agent-state.js';
 import { RssSampler } from './metrics/rss-sampler.js';
+import { MAX_SOCKET_PATH_BYTES } from './config/schema.js';
+import { installAgentPackage } from './packages/agent-installer.js';
+import { InstalledAgents, specOf } from './packages/installed-agents.js';
+import type { InstallRequest } from './rpc/control-server.js';
 
 /** Version of the daemon, reported by `eosd status`. */
 export const EOSD_VERSION = '0.1.0';
@@ -43,7 +48,12 @@ export interface SupervisorOptions {
   /** Operator override (`--accept-ledger-reset`): start although a ledger is missing or regressed. */
   acceptLedgerReset?: boolean;
   metrics?: DaemonMetrics;
+  /** npm for `eosd agents add` (registry dependencies of a package). @defaultValue npm from a standard PATH */
+  npm?: { bin: string; env: NodeJS.ProcessEnv };
 }
+
+/** An npm install of a package's registry dependencies is killed after this, ms (5 min). */
+const NPM_INSTALL_TIMEOUT_MS = 300_000;
 
 /** The SDK agents import; resolved from every agent package even when not declared. */
 const SDK_PACKAGE = '@everythingos/sdk';
@@ -79,8 +89,19 @@ function isListening(path: string): Promise<boolean> {
   });
 }
 
-function toInfo(s: AgentSnapshot): controlV1.AgentInfo {
-  return { ...s };
+/**
+ * The config's agents plus the installed ones (`eosd agents add`).
+ * @throws EosError `EOS_CONFIG_INVALID` when the config file declares an id that is installed.
+ */
+function withInstalled(config: DaemonConfig, installed: InstalledAgents): DaemonConfig {
+  const clash = installed.list().filter((a) => config.agents.some((s) => s.id === a.id));
+  if (clash.length > 0) {
+    throw new EosError(
+      'EOS_CONFIG_INVALID',
+      `invalid config (${config.source}): agent ${clash.map((a) => `"${a.id}"`).join(', ')} is also installed with eosd agents add; an id is either in the config file or installed: remove it from the config file (or, with the daemon running on the old config, eosd agents remove it)`,
+    );
+  }
+  return { ...config, agents: [...config.agents, ...installed.specs()] };
 }
 
 /**
@@ -127,7 +148,11 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
   if (!isRoot && !config.dev) {
     throw new EosError('EOS_PERMISSION_DENIED', 'eosd must run as root to give every agent its own uid; use --dev to run without root');
   }
-  const packages = await loadAgentPackages(config);
+  const installed = await InstalledAgents.open(config.stateDir);
+  const allAgents = withInstalled(config, installed);
+  const packages = await loadAgentPackages(allAgents);
+  /** Ids that come from the config file (as last loaded or reloaded). */
+  let configIds = new Set(config.agents.map((a) => a.id));
 
   const dirMode = isRoot ? 0o711 : 0o700;
   if (isRoot) {
@@ -217,7 +242,7 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
   });
 
   try {
-    for (const spec of config.agents) {
+    for (const spec of allAgents.agents) {
       const pkg = packages.get(spec.id);
       if (pkg === undefined) {
         continue;
@@ -336,7 +361,7 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
     if (opts.reloadConfig === undefined) {
       throw new EosError('EOS_UNIMPLEMENTED', 'this daemon was started without a config file to reload');
     }
-    const next = await opts.reloadConfig();
+    const next = withInstalled(await opts.reloadConfig(), installed);
     const nextPackages = await loadAgentPackages(next);
     const restartRequired = (Object.keys(next) as (keyof DaemonConfig)[]).filter(
       (k) => k !== 'agents' && k !== 'source' && JSON.stringify(next[k]) !== JSON.stringify(config[k]),
@@ -375,17 +400,109 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
         r.start().catch((err: unknown) => log.error({ err, agentId: spec.id, code: isEosError(err) ? err.code : undefined }, 'agent failed to start'));
       }
     }
+    configIds = new Set(next.agents.filter((a) => installed.get(a.id) === undefined).map((a) => a.id));
     log.info({ ...result }, 'config reloaded');
     void services.audit('daemon.reload', undefined, { ...result });
     return result;
   }
 
+  /** Reload, install and remove change the set of agents: they run one at a time, in order. */
+  let agentSetTail: Promise<unknown> = Promise.resolve();
+  function serially<T>(op: () => Promise<T>): Promise<T> {
+    const p = agentSetTail.then(op, op);
+    // The next operation waits for this one whatever its outcome; the caller gets the outcome from `p`.
+    agentSetTail = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    return p;
+  }
+
   /** One reload at a time: a second request while one runs gets the same result. */
   function reloadOnce(): Promise<controlV1.ReloadResponse> {
-    reloading ??= reload().finally(() => {
+    reloading ??= serially(reload).finally(() => {
       reloading = undefined;
     });
     return reloading;
+  }
+
+  let daemonSdk: { dir: string; version: string } | undefined;
+  /** The SDK agent-host runs agents with: installed agents import this copy. */
+  async function sdk(): Promise<{ dir: string; version: string }> {
+    if (daemonSdk === undefined) {
+      const pkgJson = createRequire(join(hostPkgDir, 'package.json')).resolve(`${SDK_PACKAGE}/package.json`);
+      const { version } = JSON.parse(await readFile(pkgJson, 'utf8')) as { version: string };
+      daemonSdk = { dir: await realpath(dirname(pkgJson)), version };
+    }
+    return daemonSdk;
+  }
+
+  async function install(req: InstallRequest): Promise<controlV1.InstallAgentResponse> {
+    const { dir: sdkDir, version: sdkVersion } = await sdk();
+    const result = await installAgentPackage({
+      stateDir: config.stateDir,
+      tarball: req.tarball,
+      sdkDir,
+      sdkVersion,
+      npm: { bin: opts.npm?.bin ?? 'npm', env: opts.npm?.env ?? { PATH: '/usr/local/bin:/usr/bin:/bin' }, timeoutMs: NPM_INSTALL_TIMEOUT_MS },
+      log: log.child({ op: 'install' }),
+      accept: (pkg) => {
+        const id = pkg.manifest.id;
+        if (configIds.has(id)) {
+          throw new EosError('EOS_ALREADY_EXISTS', `agent "${id}" is configured in ${config.source}; an id is either in the config file or installed`);
+        }
+        if (installed.get(id) !== undefined || runners.has(id)) {
+          throw new EosError('EOS_ALREADY_EXISTS', `agent "${id}" is already installed; run eosd agents remove ${id} first`);
+        }
+        const socketBytes = Buffer.byteLength(agentPaths(config.runDir, config.stateDir, id).socketPath);
+        if (socketBytes > MAX_SOCKET_PATH_BYTES) {
+          throw new EosError('EOS_INVALID_ARGUMENT', `agent "${id}" would have a ${socketBytes}-byte socket path; the limit is ${MAX_SOCKET_PATH_BYTES}`);
+        }
+      },
+    });
+    const { pkg, integrity, packageName, version, dependencies } = result;
+    const id = pkg.manifest.id;
+    const spec = specOf({ id, tier: pkg.manifest.tier, autostart: req.start, ...(req.restart === undefined ? {} : { restart: req.restart }) }, installed.layout.packageDir(id));
+    try {
+      runners.set(id, await prepareAgent(spec, pkg));
+      await installed.add({ id, packageName, version, integrity, source: req.source, installedAtMs: Date.now(), tier: spec.tier, autostart: spec.autostart, restart: spec.restart });
+    } catch (err) {
+      await retire(id, 'install failed');
+      await rm(result.installDir, { recursive: true, force: true });
+      throw err;
+    }
+    await services.audit('agent.install', id, { packageName, version, integrity, source: req.source, tier: spec.tier, dependencies }, { durable: true });
+    log.info({ agentId: id, packageName, version, integrity }, 'agent installed');
+    if (req.start) {
+      try {
+        await guardedStart(id, (r) => r.start());
+      } catch (err) {
+        const code = isEosError(err) ? err.code : 'EOS_INTERNAL';
+        throw new EosError(code, `agent "${id}" is installed but did not start: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    return { agent: toInfo(await runner(id).snapshot()), packageDir: pkg.dir };
+  }
+
+  async function remove(id: string): Promise<controlV1.RemoveAgentResponse> {
+    if (configIds.has(id)) {
+      throw new EosError('EOS_ILLEGAL_STATE', `agent "${id}" comes from the config file ${config.source}; delete it there and run eosd reload`);
+    }
+    const rec = installed.get(id);
+    if (rec === undefined) {
+      throw new EosError('EOS_NOT_FOUND', `no installed agent "${id}"`);
+    }
+    await retire(id, 'removed by the operator');
+    await installed.remove(id);
+    await rm(installed.layout.installDir(id), { recursive: true, force: true });
+    await services.audit('agent.remove', id, { packageName: rec.packageName, version: rec.version, integrity: rec.integrity }, { durable: true });
+    log.info({ agentId: id, packageName: rec.packageName, integrity: rec.integrity }, 'agent removed');
+    return { id, integrity: rec.integrity };
+  }
+
+  function toInfo(s: AgentSnapshot): controlV1.AgentInfo {
+    const rec = installed.get(s.id);
+    return { ...s, origin: rec === undefined ? 'config' : 'installed', integrity: rec?.integrity ?? '', packageName: rec?.packageName ?? '' };
   }
 
   async function guardedStart(id: string, op: (r: AgentRunner) => Promise<void>): Promise<controlV1.AgentInfo> {
@@ -455,6 +572,8 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
       },
       ...(opts.logTap === undefined ? {} : { logTap: opts.logTap }),
       reload: reloadOnce,
+      install: (req) => serially(() => install(req)),
+      remove: (id) => serially(() => remove(id)),
       fingerprintModel: async (model) => {
         const r = await services.modelGuard.fingerprint(model, (req) => services.llm.probe(model, req));
         if (r.drift) {

@@ -19,6 +19,8 @@ import type { GetAgentRequest as _eos_control_v1_GetAgentRequest, GetAgentReques
 import type { GetAgentResponse as _eos_control_v1_GetAgentResponse, GetAgentResponse__Output as _eos_control_v1_GetAgentResponse__Output } from './eos/control/v1/GetAgentResponse.js';
 import type { GetStatusRequest as _eos_control_v1_GetStatusRequest, GetStatusRequest__Output as _eos_control_v1_GetStatusRequest__Output } from './eos/control/v1/GetStatusRequest.js';
 import type { GetStatusResponse as _eos_control_v1_GetStatusResponse, GetStatusResponse__Output as _eos_control_v1_GetStatusResponse__Output } from './eos/control/v1/GetStatusResponse.js';
+import type { InstallAgentRequest as _eos_control_v1_InstallAgentRequest, InstallAgentRequest__Output as _eos_control_v1_InstallAgentRequest__Output } from './eos/control/v1/InstallAgentRequest.js';
+import type { InstallAgentResponse as _eos_control_v1_InstallAgentResponse, InstallAgentResponse__Output as _eos_control_v1_InstallAgentResponse__Output } from './eos/control/v1/InstallAgentResponse.js';
 import type { ListAgentsRequest as _eos_control_v1_ListAgentsRequest, ListAgentsRequest__Output as _eos_control_v1_ListAgentsRequest__Output } from './eos/control/v1/ListAgentsRequest.js';
 import type { ListAgentsResponse as _eos_control_v1_ListAgentsResponse, ListAgentsResponse__Output as _eos_control_v1_ListAgentsResponse__Output } from './eos/control/v1/ListAgentsResponse.js';
 import type { ListApprovalsRequest as _eos_control_v1_ListApprovalsRequest, ListApprovalsRequest__Output as _eos_control_v1_ListApprovalsRequest__Output } from './eos/control/v1/ListApprovalsRequest.js';
@@ -27,6 +29,8 @@ import type { QuarantineAgentRequest as _eos_control_v1_QuarantineAgentRequest, 
 import type { QuarantineAgentResponse as _eos_control_v1_QuarantineAgentResponse, QuarantineAgentResponse__Output as _eos_control_v1_QuarantineAgentResponse__Output } from './eos/control/v1/QuarantineAgentResponse.js';
 import type { ReloadRequest as _eos_control_v1_ReloadRequest, ReloadRequest__Output as _eos_control_v1_ReloadRequest__Output } from './eos/control/v1/ReloadRequest.js';
 import type { ReloadResponse as _eos_control_v1_ReloadResponse, ReloadResponse__Output as _eos_control_v1_ReloadResponse__Output } from './eos/control/v1/ReloadResponse.js';
+import type { RemoveAgentRequest as _eos_control_v1_RemoveAgentRequest, RemoveAgentRequest__Output as _eos_control_v1_RemoveAgentRequest__Output } from './eos/control/v1/RemoveAgentRequest.js';
+import type { RemoveAgentResponse as _eos_control_v1_RemoveAgentResponse, RemoveAgentResponse__Output as _eos_control_v1_RemoveAgentResponse__Output } from './eos/control/v1/RemoveAgentResponse.js';
 import type { RestartAgentRequest as _eos_control_v1_RestartAgentRequest, RestartAgentRequest__Output as _eos_control_v1_RestartAgentRequest__Output } from './eos/control/v1/RestartAgentRequest.js';
 import type { RestartAgentResponse as _eos_control_v1_RestartAgentResponse, RestartAgentResponse__Output as _eos_control_v1_RestartAgentResponse__Output } from './eos/control/v1/RestartAgentResponse.js';
 import type { StartAgentRequest as _eos_control_v1_StartAgentRequest, StartAgentRequest__Output as _eos_control_v1_StartAgentRequest__Output } from './eos/control/v1/StartAgentRequest.js';
@@ -60,6 +64,8 @@ export interface ProtoGrpcType {
         GetAgentResponse: MessageTypeDefinition<_eos_control_v1_GetAgentResponse, _eos_control_v1_GetAgentResponse__Output>
         GetStatusRequest: MessageTypeDefinition<_eos_control_v1_GetStatusRequest, _eos_control_v1_GetStatusRequest__Output>
         GetStatusResponse: MessageTypeDefinition<_eos_control_v1_GetStatusResponse, _eos_control_v1_GetStatusResponse__Output>
+        InstallAgentRequest: MessageTypeDefinition<_eos_control_v1_InstallAgentRequest, _eos_control_v1_InstallAgentRequest__Output>
+        InstallAgentResponse: MessageTypeDefinition<_eos_control_v1_InstallAgentResponse, _eos_control_v1_InstallAgentResponse__Output>
         ListAgentsRequest: MessageTypeDefinition<_eos_control_v1_ListAgentsRequest, _eos_control_v1_ListAgentsRequest__Output>
         ListAgentsResponse: MessageTypeDefinition<_eos_control_v1_ListAgentsResponse, _eos_control_v1_ListAgentsResponse__Output>
         ListApprovalsRequest: MessageTypeDefinition<_eos_control_v1_ListApprovalsRequest, _eos_control_v1_ListApprovalsRequest__Output>
@@ -68,6 +74,8 @@ export interface ProtoGrpcType {
         QuarantineAgentResponse: MessageTypeDefinition<_eos_control_v1_QuarantineAgentResponse, _eos_control_v1_QuarantineAgentResponse__Output>
         ReloadRequest: MessageTypeDefinition<_eos_control_v1_ReloadRequest, _eos_control_v1_ReloadRequest__Output>
         ReloadResponse: MessageTypeDefinition<_eos_control_v1_ReloadResponse, _eos_control_v1_ReloadResponse__Output>
+        RemoveAgentRequest: MessageTypeDefinition<_eos_control_v1_RemoveAgentRequest, _eos_control_v1_RemoveAgentRequest__Output>
+        RemoveAgentResponse: MessageTypeDefinition<_eos_control_v1_RemoveAgentResponse, _eos_control_v1_RemoveAgentResponse__Output>
         RestartAgentRequest: MessageTypeDefinition<_eos_control_v1_RestartAgentRequest, _eos_control_v1_RestartAgentRequest__Output>
         RestartAgentResponse: MessageTypeDefinition<_eos_control_v1_RestartAgentResponse, _eos_control_v1_RestartAgentResponse__Output>
         StartAgentRequest: MessageTypeDefinition<_eos_control_v1_StartAgentRequest, _eos_control_v1_StartAgentRequest__Output>

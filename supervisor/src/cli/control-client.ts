@@ -3,6 +3,8 @@ import { fromServiceError, loadControlProto, type controlV1 } from '@everythingo
 
 /** Deadline of control calls, ms: long enough for a stop that escalates to SIGKILL. */
 const CONTROL_DEADLINE_MS = 60_000;
+/** Deadline of InstallAgent, ms: the daemon's npm install of registry dependencies is capped at 5 min, plus a start. */
+const INSTALL_DEADLINE_MS = 420_000;
 
 /** A promise-based client of the control socket, as the CLI and tests use it. Errors are `EosError`s. */
 export interface ControlClient {
@@ -21,6 +23,9 @@ export interface ControlClient {
   emergencyStop(reason: string): Promise<controlV1.EmergencyStopResponse__Output>;
   clearEmergencyStop(): Promise<controlV1.ClearEmergencyStopResponse__Output>;
   quarantineAgent(id: string, reason: string): Promise<controlV1.QuarantineAgentResponse__Output>;
+  /** Installs a package tarball (with a 7 min deadline: the daemon's npm may fetch dependencies). */
+  installAgent(req: controlV1.InstallAgentRequest): Promise<controlV1.InstallAgentResponse__Output>;
+  removeAgent(id: string): Promise<controlV1.RemoveAgentResponse__Output>;
   close(): void;
 }
 
@@ -30,9 +35,9 @@ type Method<Req, Res> = (req: Req, opts: { deadline: number }, cb: (err: Service
 export function createControlClient(socketPath: string): ControlClient {
   const { eos } = loadControlProto();
   const client = new eos.control.v1.ControlService(`unix:${socketPath}`, credentials.createInsecure());
-  function call<Req, Res>(method: Method<Req, Res>, req: Req): Promise<Res> {
+  function call<Req, Res>(method: Method<Req, Res>, req: Req, deadlineMs = CONTROL_DEADLINE_MS): Promise<Res> {
     return new Promise<Res>((resolve, reject) => {
-      method.call(client, req, { deadline: Date.now() + CONTROL_DEADLINE_MS }, (err, res) => {
+      method.call(client, req, { deadline: Date.now() + deadlineMs }, (err, res) => {
         if (err !== null || res === undefined) {
           reject(fromServiceError(err));
         } else {
@@ -84,6 +89,9 @@ export function createControlClient(socketPath: string): ControlClient {
       call(client.quarantineAgent as Method<controlV1.QuarantineAgentRequest, controlV1.QuarantineAgentResponse__Output>, { id, reason }),
     fingerprintModel: (model) =>
       call(client.fingerprintModel as Method<controlV1.FingerprintModelRequest, controlV1.FingerprintModelResponse__Output>, { model }),
+    installAgent: (req) =>
+      call(client.installAgent as Method<controlV1.InstallAgentRequest, controlV1.InstallAgentResponse__Output>, req, INSTALL_DEADLINE_MS),
+    removeAgent: (id) => call(client.removeAgent as Method<controlV1.RemoveAgentRequest, controlV1.RemoveAgentResponse__Output>, { id }),
     reload: () => call(client.reload as Method<controlV1.ReloadRequest, controlV1.ReloadResponse__Output>, {}),
     close: () => client.close(),
   };

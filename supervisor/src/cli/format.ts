@@ -45,7 +45,7 @@ export function renderTable(header: string[], rows: string[][]): string {
 /** The `eosd agents ls` table, pm2-style. */
 export function renderAgentsTable(agents: controlV1.AgentInfo__Output[], nowMs: number): string {
   return renderTable(
-    ['ID', 'NAME', 'TIER', 'STATE', 'PID', 'UID', 'UPTIME', '↺', 'MEM', 'LAST EXIT'],
+    ['ID', 'NAME', 'TIER', 'STATE', 'PID', 'UID', 'UPTIME', '↺', 'MEM', 'LAST EXIT', 'VERSION', 'FROM'],
     agents.map((a) => [
       a.id,
       a.name,
@@ -57,6 +57,8 @@ export function renderAgentsTable(agents: controlV1.AgentInfo__Output[], nowMs: 
       String(a.restarts),
       formatBytes(a.memoryBytes),
       a.lastExit === '' ? '-' : a.lastExit,
+      a.version,
+      a.origin === '' ? '-' : a.origin,
     ]),
   );
 }
@@ -77,5 +79,8 @@ export function agentJson(a: controlV1.AgentInfo__Output): Record<string, unknow
     lastExit: a.lastExit,
     restart: a.restart,
     packageDir: a.packageDir,
+    origin: a.origin,
+    integrity: a.integrity,
+    packageName: a.packageName,
   };
 }

@@ -21,6 +21,7 @@ const EOSD_SCRIPT = fileURLToPath(new URL('../bin/eosd.js', import.meta.url));
 import { renderDoctor, runDoctor } from './doctor.js';
 import { agentJson, renderAgentsTable } from './format.js';
 import { runNewAgent, type Ask } from './new-agent.js';
+import { packSource } from './package-source.js';
 
 /** Exit status for configuration errors (sysexits.h EX_CONFIG). */
 export const EXIT_CONFIG = 78;
@@ -124,7 +125,14 @@ export async function runCli(io: CliIo): Promise<void> {
         const config = await readConfig();
         const logTap = new LogTap();
         const logger = io.createLogger(io.env.EOSD_LOG_LEVEL ?? config.logLevel, logTap);
-        const sup = await createSupervisor({ config, logger, logTap, acceptLedgerReset: Boolean(args['accept-ledger-reset']), reloadConfig: readConfig });
+        const sup = await createSupervisor({
+          config,
+          logger,
+          logTap,
+          acceptLedgerReset: Boolean(args['accept-ledger-reset']),
+          reloadConfig: readConfig,
+          npm: { bin: 'npm', env: io.env },
+        });
         const log = logger.child({ component: 'supervisor' });
         const notifier = new SdNotifier({ env: io.env, logger: log });
         let stopped = false;
@@ -372,7 +380,46 @@ export async function runCli(io: CliIo): Promise<void> {
               io.out(args.json ? JSON.stringify({ id: args.id, snapshotDir: r.snapshotDir }) : `quarantined ${String(args.id)}; snapshot in ${r.snapshotDir}`);
             }),
         )
-        .demandCommand(1, 'name an agents subcommand: ls, start, stop, restart, quarantine'),
+        .command(
+          'add <source>',
+          'install an agent package (a directory, a tarball or an npm spec) into the daemon, running none of its scripts, and register it',
+          (yy: Argv) =>
+            yy
+              .positional('source', { type: 'string', demandOption: true, describe: 'package directory, .tgz file, or npm spec (name@version, file:…)' })
+              .option('start', { type: 'boolean', default: false, describe: 'start it now and whenever the daemon starts (otherwise: eosd agents start <id>)' })
+              .option('restart', { choices: ['permanent', 'transient', 'temporary'], describe: 'restart policy (default: permanent)' }),
+          async (args) => {
+            const packed = await packSource(String(args.source), { cwd: io.cwd, env: io.env });
+            await withClient(args, async (c) => {
+              const r = await c.installAgent({
+                tarball: packed.tarball,
+                source: packed.source,
+                start: Boolean(args.start),
+                restart: (args.restart as string | undefined) ?? '',
+              });
+              const a = r.agent;
+              if (a === null) {
+                throw new EosError('EOS_INTERNAL', 'control response without agent');
+              }
+              io.out(
+                args.json
+                  ? JSON.stringify({ ...agentJson(a), installedPackageDir: r.packageDir })
+                  : `installed ${a.id} (${a.packageName}@${a.version}, ${a.integrity}) in ${r.packageDir}: ${a.state}${a.state === 'running' ? '' : `; start it with eosd agents start ${a.id}`}`,
+              );
+            });
+          },
+        )
+        .command(
+          ['remove <id>', 'rm <id>'],
+          'stop an installed agent, unregister it and delete its installed files (config-file agents are refused)',
+          (yy: Argv) => yy.positional('id', { type: 'string', demandOption: true }),
+          (args) =>
+            withClient(args, async (c) => {
+              const r = await c.removeAgent(String(args.id));
+              io.out(args.json ? JSON.stringify(r) : `removed ${r.id} (${r.integrity})`);
+            }),
+        )
+        .demandCommand(1, 'name an agents subcommand: ls, start, stop, restart, quarantine, add, remove'),
     );
   registerApprovalCommands(parser, { env: io.env, out: io.out, withClient });
   parser

@@ -28,6 +28,38 @@ export interface ControlBackend {
   emergencyStop?(reason: string): Promise<controlV1.EmergencyStopResponse>;
   clearEmergencyStop?(): Promise<controlV1.ClearEmergencyStopResponse>;
   quarantine?(id: string, reason: string): Promise<controlV1.QuarantineAgentResponse>;
+  /** Installs and registers an agent package (`eosd agents add`). */
+  install?(req: InstallRequest): Promise<controlV1.InstallAgentResponse>;
+  /** Stops, unregisters and removes an installed agent (`eosd agents remove`). */
+  remove?(id: string): Promise<controlV1.RemoveAgentResponse>;
+}
+
+/** A validated InstallAgent request. */
+export interface InstallRequest {
+  tarball: Buffer;
+  source: string;
+  start: boolean;
+  /** Absent = the config default. */
+  restart?: 'permanent' | 'transient' | 'temporary';
+}
+
+/** Largest InstallAgent tarball, bytes (64 MiB). */
+const MAX_TARBALL_BYTES = 64 * 1024 * 1024;
+
+const InstallAgentSchema = z.strictObject({
+  tarball: z.instanceof(Buffer).refine((b) => b.length > 0 && b.length <= MAX_TARBALL_BYTES, `a package tarball is 1 to ${MAX_TARBALL_BYTES} bytes`),
+  source: z.string().max(1_000),
+  start: z.boolean(),
+  restart: z.enum(['', 'permanent', 'transient', 'temporary']),
+});
+
+function parseInstall(req: controlV1.InstallAgentRequest__Output): InstallRequest {
+  const r = InstallAgentSchema.safeParse(req);
+  if (!r.success) {
+    throw new EosError('EOS_INVALID_ARGUMENT', `invalid install request:\n${z.prettifyError(r.error)}`, { cause: r.error });
+  }
+  const { restart, ...rest } = r.data;
+  return restart === '' ? rest : { ...rest, restart };
 }
 
 /** Largest operator-written reason, characters. */
@@ -80,7 +112,8 @@ function requireId(id: string): string {
 
 /** The operator's gRPC server on the control socket: ControlService plus grpc.health.v1. */
 export class ControlServer {
-  readonly #server = new Server();
+  // A package tarball travels in one InstallAgent message; the margin covers the other fields.
+  readonly #server = new Server({ 'grpc.max_receive_message_length': MAX_TARBALL_BYTES + 64 * 1024 });
   readonly #health = new HealthImplementation({ '': 'NOT_SERVING', [CONTROL_HEALTH_SERVICE]: 'NOT_SERVING' });
   readonly #socketPath: string;
 
@@ -138,6 +171,8 @@ export class ControlServer {
       QuarantineAgent: rpc('QuarantineAgent', (req: controlV1.QuarantineAgentRequest__Output) =>
         need(backend.quarantine, 'QuarantineAgent')(requireId(req.id), reasonOf(req.reason)),
       ),
+      InstallAgent: rpc('InstallAgent', (req: controlV1.InstallAgentRequest__Output) => need(backend.install, 'InstallAgent')(parseInstall(req))),
+      RemoveAgent: rpc('RemoveAgent', (req: controlV1.RemoveAgentRequest__Output) => need(backend.remove, 'RemoveAgent')(requireId(req.id))),
     };
     this.#server.addService(eos.control.v1.ControlService.service, handlers);
     this.#health.addToServer(this.#server);

@@ -44,6 +44,18 @@ export interface AgentInfo {
    * Restart policy: "permanent" | "transient" | "temporary".
    */
   'restart'?: (string);
+  /**
+   * Where the daemon got the agent: "config" (the config file) or "installed" (eosd agents add).
+   */
+  'origin'?: (string);
+  /**
+   * Installed agents: SRI sha512 of the package tarball as installed ("sha512-<base64>"); "" for config agents.
+   */
+  'integrity'?: (string);
+  /**
+   * Installed agents: package.json name of the package; "" for config agents.
+   */
+  'packageName'?: (string);
 }
 
 export interface AgentInfo__Output {
@@ -87,4 +99,16 @@ export interface AgentInfo__Output {
    * Restart policy: "permanent" | "transient" | "temporary".
    */
   'restart': (string);
+  /**
+   * Where the daemon got the agent: "config" (the config file) or "installed" (eosd agents add).
+   */
+  'origin': (string);
+  /**
+   * Installed agents: SRI sha512 of the package tarball as installed ("sha512-<base64>"); "" for config agents.
+   */
+  'integrity': (string);
+  /**
+   * Installed agents: package.json name of the package; "" for config agents.
+   */
+  'packageName': (string);
 }

@@ -15,6 +15,8 @@ import type { GetAgentRequest as _eos_control_v1_GetAgentRequest, GetAgentReques
 import type { GetAgentResponse as _eos_control_v1_GetAgentResponse, GetAgentResponse__Output as _eos_control_v1_GetAgentResponse__Output } from '../../../eos/control/v1/GetAgentResponse.js';
 import type { GetStatusRequest as _eos_control_v1_GetStatusRequest, GetStatusRequest__Output as _eos_control_v1_GetStatusRequest__Output } from '../../../eos/control/v1/GetStatusRequest.js';
 import type { GetStatusResponse as _eos_control_v1_GetStatusResponse, GetStatusResponse__Output as _eos_control_v1_GetStatusResponse__Output } from '../../../eos/control/v1/GetStatusResponse.js';
+import type { InstallAgentRequest as _eos_control_v1_InstallAgentRequest, InstallAgentRequest__Output as _eos_control_v1_InstallAgentRequest__Output } from '../../../eos/control/v1/InstallAgentRequest.js';
+import type { InstallAgentResponse as _eos_control_v1_InstallAgentResponse, InstallAgentResponse__Output as _eos_control_v1_InstallAgentResponse__Output } from '../../../eos/control/v1/InstallAgentResponse.js';
 import type { ListAgentsRequest as _eos_control_v1_ListAgentsRequest, ListAgentsRequest__Output as _eos_control_v1_ListAgentsRequest__Output } from '../../../eos/control/v1/ListAgentsRequest.js';
 import type { ListAgentsResponse as _eos_control_v1_ListAgentsResponse, ListAgentsResponse__Output as _eos_control_v1_ListAgentsResponse__Output } from '../../../eos/control/v1/ListAgentsResponse.js';
 import type { ListApprovalsRequest as _eos_control_v1_ListApprovalsRequest, ListApprovalsRequest__Output as _eos_control_v1_ListApprovalsRequest__Output } from '../../../eos/control/v1/ListApprovalsRequest.js';
@@ -23,6 +25,8 @@ import type { QuarantineAgentRequest as _eos_control_v1_QuarantineAgentRequest, 
 import type { QuarantineAgentResponse as _eos_control_v1_QuarantineAgentResponse, QuarantineAgentResponse__Output as _eos_control_v1_QuarantineAgentResponse__Output } from '../../../eos/control/v1/QuarantineAgentResponse.js';
 import type { ReloadRequest as _eos_control_v1_ReloadRequest, ReloadRequest__Output as _eos_control_v1_ReloadRequest__Output } from '../../../eos/control/v1/ReloadRequest.js';
 import type { ReloadResponse as _eos_control_v1_ReloadResponse, ReloadResponse__Output as _eos_control_v1_ReloadResponse__Output } from '../../../eos/control/v1/ReloadResponse.js';
+import type { RemoveAgentRequest as _eos_control_v1_RemoveAgentRequest, RemoveAgentRequest__Output as _eos_control_v1_RemoveAgentRequest__Output } from '../../../eos/control/v1/RemoveAgentRequest.js';
+import type { RemoveAgentResponse as _eos_control_v1_RemoveAgentResponse, RemoveAgentResponse__Output as _eos_control_v1_RemoveAgentResponse__Output } from '../../../eos/control/v1/RemoveAgentResponse.js';
 import type { RestartAgentRequest as _eos_control_v1_RestartAgentRequest, RestartAgentRequest__Output as _eos_control_v1_RestartAgentRequest__Output } from '../../../eos/control/v1/RestartAgentRequest.js';
 import type { RestartAgentResponse as _eos_control_v1_RestartAgentResponse, RestartAgentResponse__Output as _eos_control_v1_RestartAgentResponse__Output } from '../../../eos/control/v1/RestartAgentResponse.js';
 import type { StartAgentRequest as _eos_control_v1_StartAgentRequest, StartAgentRequest__Output as _eos_control_v1_StartAgentRequest__Output } from '../../../eos/control/v1/StartAgentRequest.js';
@@ -113,6 +117,23 @@ export interface ControlServiceClient extends grpc.Client {
   getStatus(argument: _eos_control_v1_GetStatusRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_GetStatusResponse__Output>): grpc.ClientUnaryCall;
   getStatus(argument: _eos_control_v1_GetStatusRequest, callback: grpc.requestCallback<_eos_control_v1_GetStatusResponse__Output>): grpc.ClientUnaryCall;
   
+  /**
+   * Installs an agent package (an npm tarball) into the state directory with no install scripts,
+   * verifies its manifest, records its integrity in the audit ledger and registers it (persistently).
+   */
+  InstallAgent(argument: _eos_control_v1_InstallAgentRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_InstallAgentResponse__Output>): grpc.ClientUnaryCall;
+  InstallAgent(argument: _eos_control_v1_InstallAgentRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_InstallAgentResponse__Output>): grpc.ClientUnaryCall;
+  InstallAgent(argument: _eos_control_v1_InstallAgentRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_InstallAgentResponse__Output>): grpc.ClientUnaryCall;
+  InstallAgent(argument: _eos_control_v1_InstallAgentRequest, callback: grpc.requestCallback<_eos_control_v1_InstallAgentResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Installs an agent package (an npm tarball) into the state directory with no install scripts,
+   * verifies its manifest, records its integrity in the audit ledger and registers it (persistently).
+   */
+  installAgent(argument: _eos_control_v1_InstallAgentRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_InstallAgentResponse__Output>): grpc.ClientUnaryCall;
+  installAgent(argument: _eos_control_v1_InstallAgentRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_InstallAgentResponse__Output>): grpc.ClientUnaryCall;
+  installAgent(argument: _eos_control_v1_InstallAgentRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_InstallAgentResponse__Output>): grpc.ClientUnaryCall;
+  installAgent(argument: _eos_control_v1_InstallAgentRequest, callback: grpc.requestCallback<_eos_control_v1_InstallAgentResponse__Output>): grpc.ClientUnaryCall;
+  
   ListAgents(argument: _eos_control_v1_ListAgentsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_ListAgentsResponse__Output>): grpc.ClientUnaryCall;
   ListAgents(argument: _eos_control_v1_ListAgentsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_ListAgentsResponse__Output>): grpc.ClientUnaryCall;
   ListAgents(argument: _eos_control_v1_ListAgentsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_ListAgentsResponse__Output>): grpc.ClientUnaryCall;
@@ -166,6 +187,21 @@ export interface ControlServiceClient extends grpc.Client {
   reload(argument: _eos_control_v1_ReloadRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_ReloadResponse__Output>): grpc.ClientUnaryCall;
   reload(argument: _eos_control_v1_ReloadRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_ReloadResponse__Output>): grpc.ClientUnaryCall;
   reload(argument: _eos_control_v1_ReloadRequest, callback: grpc.requestCallback<_eos_control_v1_ReloadResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Stops an installed agent, unregisters it and removes its installed files. Config-file agents are refused.
+   */
+  RemoveAgent(argument: _eos_control_v1_RemoveAgentRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_RemoveAgentResponse__Output>): grpc.ClientUnaryCall;
+  RemoveAgent(argument: _eos_control_v1_RemoveAgentRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_RemoveAgentResponse__Output>): grpc.ClientUnaryCall;
+  RemoveAgent(argument: _eos_control_v1_RemoveAgentRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_RemoveAgentResponse__Output>): grpc.ClientUnaryCall;
+  RemoveAgent(argument: _eos_control_v1_RemoveAgentRequest, callback: grpc.requestCallback<_eos_control_v1_RemoveAgentResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Stops an installed agent, unregisters it and removes its installed files. Config-file agents are refused.
+   */
+  removeAgent(argument: _eos_control_v1_RemoveAgentRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_RemoveAgentResponse__Output>): grpc.ClientUnaryCall;
+  removeAgent(argument: _eos_control_v1_RemoveAgentRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_RemoveAgentResponse__Output>): grpc.ClientUnaryCall;
+  removeAgent(argument: _eos_control_v1_RemoveAgentRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_RemoveAgentResponse__Output>): grpc.ClientUnaryCall;
+  removeAgent(argument: _eos_control_v1_RemoveAgentRequest, callback: grpc.requestCallback<_eos_control_v1_RemoveAgentResponse__Output>): grpc.ClientUnaryCall;
   
   RestartAgent(argument: _eos_control_v1_RestartAgentRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_eos_control_v1_RestartAgentResponse__Output>): grpc.ClientUnaryCall;
   RestartAgent(argument: _eos_control_v1_RestartAgentRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_eos_control_v1_RestartAgentResponse__Output>): grpc.ClientUnaryCall;
@@ -233,6 +269,12 @@ export interface ControlServiceHandlers extends grpc.UntypedServiceImplementatio
   
   GetStatus: grpc.handleUnaryCall<_eos_control_v1_GetStatusRequest__Output, _eos_control_v1_GetStatusResponse>;
   
+  /**
+   * Installs an agent package (an npm tarball) into the state directory with no install scripts,
+   * verifies its manifest, records its integrity in the audit ledger and registers it (persistently).
+   */
+  InstallAgent: grpc.handleUnaryCall<_eos_control_v1_InstallAgentRequest__Output, _eos_control_v1_InstallAgentResponse>;
+  
   ListAgents: grpc.handleUnaryCall<_eos_control_v1_ListAgentsRequest__Output, _eos_control_v1_ListAgentsResponse>;
   
   /**
@@ -249,6 +291,11 @@ export interface ControlServiceHandlers extends grpc.UntypedServiceImplementatio
    * Re-reads the config file: starts new agents, stops removed ones, restarts changed ones.
    */
   Reload: grpc.handleUnaryCall<_eos_control_v1_ReloadRequest__Output, _eos_control_v1_ReloadResponse>;
+  
+  /**
+   * Stops an installed agent, unregisters it and removes its installed files. Config-file agents are refused.
+   */
+  RemoveAgent: grpc.handleUnaryCall<_eos_control_v1_RemoveAgentRequest__Output, _eos_control_v1_RemoveAgentResponse>;
   
   RestartAgent: grpc.handleUnaryCall<_eos_control_v1_RestartAgentRequest__Output, _eos_control_v1_RestartAgentResponse>;
   
@@ -270,10 +317,12 @@ export interface ControlServiceDefinition extends grpc.ServiceDefinition {
   FingerprintModel: MethodDefinition<_eos_control_v1_FingerprintModelRequest, _eos_control_v1_FingerprintModelResponse, _eos_control_v1_FingerprintModelRequest__Output, _eos_control_v1_FingerprintModelResponse__Output>
   GetAgent: MethodDefinition<_eos_control_v1_GetAgentRequest, _eos_control_v1_GetAgentResponse, _eos_control_v1_GetAgentRequest__Output, _eos_control_v1_GetAgentResponse__Output>
   GetStatus: MethodDefinition<_eos_control_v1_GetStatusRequest, _eos_control_v1_GetStatusResponse, _eos_control_v1_GetStatusRequest__Output, _eos_control_v1_GetStatusResponse__Output>
+  InstallAgent: MethodDefinition<_eos_control_v1_InstallAgentRequest, _eos_control_v1_InstallAgentResponse, _eos_control_v1_InstallAgentRequest__Output, _eos_control_v1_InstallAgentResponse__Output>
   ListAgents: MethodDefinition<_eos_control_v1_ListAgentsRequest, _eos_control_v1_ListAgentsResponse, _eos_control_v1_ListAgentsRequest__Output, _eos_control_v1_ListAgentsResponse__Output>
   ListApprovals: MethodDefinition<_eos_control_v1_ListApprovalsRequest, _eos_control_v1_ListApprovalsResponse, _eos_control_v1_ListApprovalsRequest__Output, _eos_control_v1_ListApprovalsResponse__Output>
   QuarantineAgent: MethodDefinition<_eos_control_v1_QuarantineAgentRequest, _eos_control_v1_QuarantineAgentResponse, _eos_control_v1_QuarantineAgentRequest__Output, _eos_control_v1_QuarantineAgentResponse__Output>
   Reload: MethodDefinition<_eos_control_v1_ReloadRequest, _eos_control_v1_ReloadResponse, _eos_control_v1_ReloadRequest__Output, _eos_control_v1_ReloadResponse__Output>
+  RemoveAgent: MethodDefinition<_eos_control_v1_RemoveAgentRequest, _eos_control_v1_RemoveAgentResponse, _eos_control_v1_RemoveAgentRequest__Output, _eos_control_v1_RemoveAgentResponse__Output>
   RestartAgent: MethodDefinition<_eos_control_v1_RestartAgentRequest, _eos_control_v1_RestartAgentResponse, _eos_control_v1_RestartAgentRequest__Output, _eos_control_v1_RestartAgentResponse__Output>
   StartAgent: MethodDefinition<_eos_control_v1_StartAgentRequest, _eos_control_v1_StartAgentResponse, _eos_control_v1_StartAgentRequest__Output, _eos_control_v1_StartAgentResponse__Output>
   StopAgent: MethodDefinition<_eos_control_v1_StopAgentRequest, _eos_control_v1_StopAgentResponse, _eos_control_v1_StopAgentRequest__Output, _eos_control_v1_StopAgentResponse__Output>
