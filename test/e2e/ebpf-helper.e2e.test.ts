@@ -16,7 +16,9 @@ describe('the ebpf helper under the daemon', () => {
       ebpf: { mode: 'tail', glasswallyDir: gw },
       agents: [{ id: 'soc-triage', package: join(EXAMPLES, 'soc-triage'), tier: 'low' }],
     });
-    await d.out.waitFor((l) => l.msg === 'ebpf helper started');
+    // "helper connected" comes after the helper's first look at the directory (which sets the start
+    // offsets); lines appended before it would be skipped as history.
+    await d.out.waitFor((l) => l.msg === 'helper connected');
     await appendFile(join(gw, 'audit_log.jsonl'), `${audit.join('\n')}\n`);
     // The critical enforcement action reaches the agent through the bus, with the helper as source.
     const critical = await d.out.waitFor((l) => l.agentId === 'soc-triage' && l.msg === 'critical alert', 30_000);
