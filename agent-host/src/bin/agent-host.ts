@@ -30,11 +30,15 @@ process.on('unhandledRejection', (err) => {
   exit(EXIT.agentFailed);
 });
 
-try {
+// No top-level await: the same entry is also bundled as CommonJS (the code-cached start, see
+// scripts/bundle.mjs), where top-level await does not exist.
+async function main(): Promise<void> {
   const { bootstrap, closed } = await readBootstrap();
   log = createHostLogger((line) => writeStdout(line), bootstrap.agentId);
   await runAgent({ bootstrap, lifelineClosed: closed, log, exit });
-} catch (err) {
+}
+
+main().catch((err: unknown) => {
   log('fatal', { err }, 'agent-host failed before the agent started');
   exit(EXIT.protocol);
-}
+});
