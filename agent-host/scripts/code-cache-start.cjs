@@ -26,9 +26,14 @@ const cachedData = useArg === undefined ? undefined : readFileSync(useArg.slice(
 const script = new vm.Script(wrap(source), {
   filename: BODY,
   cachedData,
-  // run-agent imports the agent's ESM entry with import(): resolve it as the main context would.
-  importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
 });
+// A script compiled from a code cache has no dynamic-import callback (V8 does not keep it), so
+// the body imports the agent's ESM entry with this file's import(); agent-host's entry takes the
+// function and deletes the global before any agent code runs.
+globalThis[Symbol.for('eosd.agent-host.importModule')] = (url) => import(url);
+if (cachedData !== undefined && script.cachedDataRejected === true) {
+  process.stderr.write(`agent-host code cache ${useArg.slice(USE.length)} rejected by V8 (other node, flags or bundle); compiled without it\n`);
+}
 // The body replaces process.exit (agent code must not end the process); keep the real one.
 const realExit = process.exit.bind(process);
 const bodyModule = { exports: {} };

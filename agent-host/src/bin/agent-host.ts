@@ -5,6 +5,14 @@ import { createHostLogger } from '../host-log.js';
 import { readBootstrap } from '../read-bootstrap.js';
 import { EXIT, runAgent } from '../run-agent.js';
 
+// The code-cached start (dist/bundle/agent-host.cjs) leaves an importer here: a script compiled
+// from a V8 code cache loses its dynamic-import callback, so `import()` inside the bundle fails.
+// Taken and removed before any author code runs.
+const IMPORT_HOOK = Symbol.for('eosd.agent-host.importModule');
+const importHook = (globalThis as Record<symbol, unknown>)[IMPORT_HOOK];
+delete (globalThis as Record<symbol, unknown>)[IMPORT_HOOK];
+const importModule = typeof importHook === 'function' ? (importHook as (url: string) => Promise<unknown>) : undefined;
+
 const realExit = process.exit.bind(process) as (code?: number) => never;
 const writeStdout = process.stdout.write.bind(process.stdout);
 let log = createHostLogger((line) => writeStdout(line), undefined);
@@ -35,7 +43,7 @@ process.on('unhandledRejection', (err) => {
 async function main(): Promise<void> {
   const { bootstrap, closed } = await readBootstrap();
   log = createHostLogger((line) => writeStdout(line), bootstrap.agentId);
-  await runAgent({ bootstrap, lifelineClosed: closed, log, exit });
+  await runAgent({ bootstrap, lifelineClosed: closed, log, exit, ...(importModule === undefined ? {} : { importModule }) });
 }
 
 main().catch((err: unknown) => {

@@ -26,6 +26,7 @@ import {
 } from '../sandbox/index.js';
 import type { AgentSpec, DaemonConfig } from '../config/schema.js';
 import { writeFileAtomic } from '../state/atomic-write.js';
+import type { AgentHostCodeCache } from './agent-host-code-cache.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -110,6 +111,8 @@ export interface LaunchRequest {
   readOnlyDirs: readonly string[];
   /** agent-host's entry script (inside one of `readOnlyDirs`). */
   script: string;
+  /** V8 code caches for a code-cacheable `script` (`agent-host.cjs`): bound read-only, passed as `--code-cache`. */
+  codeCache?: AgentHostCodeCache | null;
 }
 
 /** Counters of exit kinds and refusals, exported in `eosd status --json`. */
@@ -322,6 +325,8 @@ export class AgentSandbox {
     const socketPath = bw ? join(SANDBOX_SOCKET_DIR, 'agent.sock') : join(req.socketDir, 'agent.sock');
     const heapMiB = Math.max(16, Math.floor((spec.limits.memoryBytes / (1024 * 1024)) * 0.75));
     const probe = this.plan.probe;
+    const cacheFile = req.codeCache == null ? null : await req.codeCache.pathFor(heapMiB);
+    const readOnlyDirs = cacheFile === null ? req.readOnlyDirs : [...req.readOnlyDirs, dirname(cacheFile)];
     const cmd = buildSandboxCommand({
       mode: this.plan.mode,
       tools: { sh: '/bin/sh', setpriv: probe.setprivPath, bwrap: probe.bwrap?.path ?? null },
@@ -329,7 +334,7 @@ export class AgentSandbox {
       gid: uid,
       cgroupProcsFiles: cgroup?.procsFiles() ?? [],
       runtime: this.#runtime,
-      readOnlyPaths: req.readOnlyDirs.map((host) => ({ host })),
+      readOnlyPaths: readOnlyDirs.map((host) => ({ host })),
       home: { host: req.homeDir, sandbox: SANDBOX_HOME },
       socketDir: bw ? { host: req.socketDir, sandbox: SANDBOX_SOCKET_DIR } : null,
       tmpfsSizeBytes: spec.limits.tmpBytes,
@@ -340,6 +345,7 @@ export class AgentSandbox {
       program: {
         kind: 'node',
         script: req.script,
+        args: cacheFile === null ? [] : [`--code-cache=${cacheFile}`],
         maxOldSpaceSizeMb: heapMiB,
         permissions: spec.sandbox.nodePermissions && probe.nodePermissions,
       },
