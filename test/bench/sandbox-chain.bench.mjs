@@ -15,6 +15,7 @@ const ROOT = new URL('../../', import.meta.url).pathname;
 const dist = new URL('../../supervisor/dist/', import.meta.url);
 const { AgentSandbox } = await import(new URL('agent/agent-sandbox.js', dist).href);
 const { packageClosure } = await import(new URL('agent/package-closure.js', dist).href);
+const { AgentHostCodeCache } = await import(new URL('agent/agent-host-code-cache.js', dist).href);
 const { AgentSpecSchema } = await import(new URL('config/schema.js', dist).href);
 const supRequire = createRequire(new URL('../../supervisor/package.json', import.meta.url));
 const { pino } = await import(supRequire.resolve('pino'));
@@ -63,10 +64,12 @@ try {
   const readOnlyDirs = [dirname(bundle), ...(await packageClosure([pkgDir], ['@everythingos/sdk']))];
   await writeFile(join(dir, 'zero.js'), '0;\n');
 
-  const launchFor = async (script) =>
-    sandbox.launch({ spec, uid, homeDir: home, socketDir: join(dir, 'sock'), homeImage: image, readOnlyDirs, script });
+  const loader = join(dirname(bundle), 'agent-host.cjs');
+  const codeCache = new AgentHostCodeCache({ loaderPath: loader, dir: join(state, 'code-cache'), logger });
+  const launchFor = async () =>
+    sandbox.launch({ spec, uid, homeDir: home, socketDir: join(dir, 'sock'), homeImage: image, readOnlyDirs, script: loader, codeCache });
   // The argv is [unshare... sh -c HOME ... <cgjoin sh...> setpriv ... -- bwrap ... -- node ...].
-  const probe = await launchFor(bundle);
+  const probe = await launchFor();
   await probe.cleanup();
   const argv = [probe.file, ...probe.args];
   const iSetpriv = argv.findIndex((a) => a.endsWith('/setpriv'));
@@ -78,26 +81,30 @@ try {
   process.stdout.write(`chain: ${argv.length} argv, ${readOnlyDirs.length} read-only dirs, ${argv.filter((a) => a === '--ro-bind').length} ro binds, ${permFlags.length} permission flags\n`);
 
   const node = process.execPath;
-  const bundleArgs = [...permFlags, '--max-old-space-size=96', bundle];
+  const heap = nodeArgv.find((a) => a.startsWith('--max-old-space-size='));
+  const bundleArgs = [...permFlags, heap, bundle];
+  const cachedArgs = nodeArgv.slice(1);
   const steps = {
     'bare node -e 0': () => [node, '-e', '0'],
     'node + permission flags -e 0': () => [node, ...permFlags, '-e', '0'],
     'node + permission flags, bundle (no bootstrap)': () => [node, ...bundleArgs],
+    'node + permission flags, code-cached start': () => [node, ...cachedArgs],
     'unshare + home mount -> node -e 0': () => [...argv.slice(0, iCgjoin), node, '-e', '0'],
     '... + cgroup join -> node -e 0': () => [...argv.slice(0, iSetpriv), node, '-e', '0'],
     '... + setpriv -> node -e 0': () => [...argv.slice(0, iBwrap), node, '-e', '0'],
     '... + bwrap + seccomp -> node -e 0': () => [...argv.slice(0, iNode), node, '-e', '0'],
     '... + permission flags -> node -e 0': () => [...argv.slice(0, iNode), node, ...permFlags, '-e', '0'],
-    '... full chain, bundle (no bootstrap)': () => [...argv.slice(0, iNode), ...nodeArgv],
+    '... full chain, bundle (no bootstrap)': () => [...argv.slice(0, iNode), node, ...bundleArgs],
+    '... full chain, code-cached start (no bootstrap)': () => [...argv.slice(0, iNode), node, ...cachedArgs],
   };
   const times = Object.fromEntries(Object.keys(steps).map((k) => [k, []]));
   for (let i = 0; i < N + 2; i++) {
     for (const [name, mk] of Object.entries(steps)) {
-      const launch = await launchFor(bundle);
+      const launch = await launchFor();
       const [file, ...args] = mk();
       // The bundle exits 3 (EXIT.protocol) when fd 3 has no bootstrap: it has loaded by then.
       const stdio = launch.stdio.map((s, fd) => (fd === 2 ? 'pipe' : fd === 3 ? 'ignore' : s));
-      const dt = await timeRun(file, args, { env: launch.env, stdio }, name.includes('bundle') ? [3] : [0]);
+      const dt = await timeRun(file, args, { env: launch.env, stdio }, name.includes('bundle') || name.includes('cached') ? [3] : [0]);
       launch.afterSpawn();
       await launch.cleanup();
       if (i >= 2) {
