@@ -38,6 +38,9 @@ async function timeRun(file, args, opts, okCodes = [0]) {
   child.stderr?.setEncoding('utf8').on('data', (c) => (err += c));
   const [code] = await once(child, 'exit');
   const dt = performance.now() - t0;
+  if (err.includes('rejected by V8')) {
+    throw new Error(`code cache rejected: ${err}`);
+  }
   if (!okCodes.includes(code)) {
     throw new Error(`${file} ${args.slice(0, 3).join(' ')} exited ${code}: ${err}`);
   }
@@ -84,11 +87,14 @@ try {
   const heap = nodeArgv.find((a) => a.startsWith('--max-old-space-size='));
   const bundleArgs = [...permFlags, heap, bundle];
   const cachedArgs = nodeArgv.slice(1);
+  // Outside the sandbox the cache is at its host path, not at the bind target.
+  const hostCache = await codeCache.pathFor(Number(heap.split('=')[1]));
+  const cachedArgsHost = [...cachedArgs.map((a) => (a.startsWith('--code-cache=') ? `--code-cache=${hostCache}` : a)), `--allow-fs-read=${hostCache}`];
   const steps = {
     'bare node -e 0': () => [node, '-e', '0'],
     'node + permission flags -e 0': () => [node, ...permFlags, '-e', '0'],
     'node + permission flags, bundle (no bootstrap)': () => [node, ...bundleArgs],
-    'node + permission flags, code-cached start': () => [node, ...cachedArgs],
+    'node + permission flags, code-cached start': () => [node, ...cachedArgsHost],
     'unshare + home mount -> node -e 0': () => [...argv.slice(0, iCgjoin), node, '-e', '0'],
     '... + cgroup join -> node -e 0': () => [...argv.slice(0, iSetpriv), node, '-e', '0'],
     '... + setpriv -> node -e 0': () => [...argv.slice(0, iBwrap), node, '-e', '0'],
