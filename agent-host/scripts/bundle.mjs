@@ -4,20 +4,17 @@
 // instead of resolving and loading a few hundred modules at every agent start (P5 and P6 in
 // docs/performance.md). Run after `tsc -b` (the root `build` script does both).
 import { build } from 'esbuild';
+import { copyFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-const result = await build({
+const common = {
   entryPoints: [join(pkgDir, 'dist', 'bin', 'agent-host.js')],
-  outfile: join(pkgDir, 'dist', 'bundle', 'agent-host.mjs'),
   bundle: true,
   platform: 'node',
-  format: 'esm',
   target: 'node20',
-  // The CommonJS parts (grpc-js, protobufjs) require Node built-ins; ESM output has no `require`.
-  banner: { js: "import { createRequire as __eosCreateRequire } from 'node:module';\nconst require = __eosCreateRequire(import.meta.url);" },
   // grpc-js requires proto-loader only for its channelz admin service, which agent-host never serves.
   external: ['@grpc/proto-loader'],
   // Whitespace and syntax only: identifiers stay, so stack traces keep their function names.
@@ -26,7 +23,28 @@ const result = await build({
   legalComments: 'eof',
   logLevel: 'warning',
   metafile: true,
+};
+
+const result = await build({
+  ...common,
+  outfile: join(pkgDir, 'dist', 'bundle', 'agent-host.mjs'),
+  format: 'esm',
+  // The CommonJS parts (grpc-js, protobufjs) require Node built-ins; ESM output has no `require`.
+  banner: { js: "import { createRequire as __eosCreateRequire } from 'node:module';\nconst require = __eosCreateRequire(import.meta.url);" },
 });
 const inputs = Object.keys(result.metafile.inputs).length;
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
 process.stdout.write(`agent-host bundle: ${inputs} modules, ${bytes} bytes\n`);
+
+// The same code as CommonJS, for the code-cached start (V8 code caches exist for scripts, not for
+// ES modules, in Node 20): dist/bundle/agent-host.cjs compiles agent-host-body.cjs with a cache
+// the supervisor produces as root (supervisor/src/agent/agent-host-code-cache.ts).
+await build({
+  ...common,
+  outfile: join(pkgDir, 'dist', 'bundle', 'agent-host-body.cjs'),
+  format: 'cjs',
+  // proto's PROTO_ROOT uses import.meta.url (never read by agent-host); give it the body's URL.
+  define: { 'import.meta.url': '__eosImportMetaUrl' },
+  banner: { js: "var __eosImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+});
+await copyFile(join(pkgDir, 'scripts', 'code-cache-start.cjs'), join(pkgDir, 'dist', 'bundle', 'agent-host.cjs'));

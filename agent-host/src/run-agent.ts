@@ -28,6 +28,11 @@ export const EXIT = {
 
 export interface RunAgentOptions {
   bootstrap: Bootstrap;
+  /**
+   * Imports the agent's ESM entry by URL. @defaultValue `import()` here; the code-cached start passes
+   * its own, because V8 drops the dynamic-import callback of a script compiled from a code cache.
+   */
+  importModule?: (url: string) => Promise<unknown>;
   /** Resolves when the supervisor's lifeline pipe closes. */
   lifelineClosed: Promise<void>;
   log: HostLogger;
@@ -51,8 +56,11 @@ function hello(client: agentV1.AgentServiceClient, signer: CallSigner): Promise<
   });
 }
 
-async function loadAgent(entryPath: string): Promise<{ attach: (rt: AgentRuntime) => AgentLifecycle }> {
-  const mod = (await import(pathToFileURL(entryPath).href)) as { default?: unknown };
+async function loadAgent(
+  entryPath: string,
+  importModule: (url: string) => Promise<unknown>,
+): Promise<{ attach: (rt: AgentRuntime) => AgentLifecycle }> {
+  const mod = (await importModule(pathToFileURL(entryPath).href)) as { default?: unknown };
   const Ctor = mod.default;
   if (typeof Ctor !== 'function') {
     throw new EosError('EOS_AGENT_FAILED', `${entryPath} has no default export class; export default a subclass of Agent`);
@@ -132,7 +140,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<never> {
   runtime.openSession();
 
   try {
-    const agent = await loadAgent(helloRes.entryPath);
+    const agent = await loadAgent(helloRes.entryPath, opts.importModule ?? ((url) => import(url)));
     lifecycle = agent.attach(runtime);
     await lifecycle.start();
   } catch (err) {

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { AgentRunner, type AgentSnapshot } from './agent/agent-runner.js';
 import { AgentSandbox } from './agent/agent-sandbox.js';
 import { packageClosure } from './agent/package-closure.js';
+import { AgentHostCodeCache } from './agent/agent-host-code-cache.js';
 import { resolveAgentHostScript } from './agent/agent-host-script.js';
 import { actNeedsApproval, assertPreflight, TIER_CONTROLS } from './agent/tier-policy.js';
 import { createSafetyControls, toApprovalInfo } from './approvals/safety-controls.js';
@@ -212,6 +213,11 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
   const hostScript = await resolveAgentHostScript(log);
   const hostPath = hostScript.path;
   const hostPkgDir = hostScript.packageDir;
+  // As root only: the caches are then written by root alone and read-only for every agent uid.
+  const codeCache =
+    hostScript.codeCacheable && isRoot
+      ? new AgentHostCodeCache({ loaderPath: hostPath, dir: join(config.stateDir, 'code-cache'), logger: log.child({ component: 'code-cache' }) })
+      : null;
   const startedAtMs = Date.now();
   const runners = new Map<string, AgentRunner>();
   // Control RPCs and scrapes read agent RSS from this cache, not /proc per call (at most ~1 s + one sweep old).
@@ -324,6 +330,7 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
       agentHostPath: hostPath,
       readOnlyDirs,
       homeImage,
+      codeCache,
       log: log.child({ agentId: spec.id }),
       onEvent: onRunnerEvent,
       memory: rss,

@@ -5,6 +5,14 @@ import { createHostLogger } from '../host-log.js';
 import { readBootstrap } from '../read-bootstrap.js';
 import { EXIT, runAgent } from '../run-agent.js';
 
+// The code-cached start (dist/bundle/agent-host.cjs) leaves an importer here: a script compiled
+// from a V8 code cache loses its dynamic-import callback, so `import()` inside the bundle fails.
+// Taken and removed before any author code runs.
+const IMPORT_HOOK = Symbol.for('eosd.agent-host.importModule');
+const importHook = (globalThis as Record<symbol, unknown>)[IMPORT_HOOK];
+delete (globalThis as Record<symbol, unknown>)[IMPORT_HOOK];
+const importModule = typeof importHook === 'function' ? (importHook as (url: string) => Promise<unknown>) : undefined;
+
 const realExit = process.exit.bind(process) as (code?: number) => never;
 const writeStdout = process.stdout.write.bind(process.stdout);
 let log = createHostLogger((line) => writeStdout(line), undefined);
@@ -30,11 +38,15 @@ process.on('unhandledRejection', (err) => {
   exit(EXIT.agentFailed);
 });
 
-try {
+// No top-level await: the same entry is also bundled as CommonJS (the code-cached start, see
+// scripts/bundle.mjs), where top-level await does not exist.
+async function main(): Promise<void> {
   const { bootstrap, closed } = await readBootstrap();
   log = createHostLogger((line) => writeStdout(line), bootstrap.agentId);
-  await runAgent({ bootstrap, lifelineClosed: closed, log, exit });
-} catch (err) {
+  await runAgent({ bootstrap, lifelineClosed: closed, log, exit, ...(importModule === undefined ? {} : { importModule }) });
+}
+
+main().catch((err: unknown) => {
   log('fatal', { err }, 'agent-host failed before the agent started');
   exit(EXIT.protocol);
-}
+});

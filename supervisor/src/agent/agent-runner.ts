@@ -9,6 +9,7 @@ import type { AgentPackage } from '../manifest/read-agent-package.js';
 import { CallVerifier } from '../rpc/call-verifier.js';
 import type { AgentServer } from '../rpc/agent-server.js';
 import type { ExitClassification } from '../sandbox/index.js';
+import type { AgentHostCodeCache } from './agent-host-code-cache.js';
 import type { AgentLaunch, AgentSandbox } from './agent-sandbox.js';
 import { transition, type AgentEvent, type AgentState } from './agent-state.js';
 import { splitLines } from './line-splitter.js';
@@ -31,6 +32,8 @@ export interface AgentRunnerOptions {
   readOnlyDirs: readonly string[];
   /** The agent's home image (mounted in its own mount namespace), or null. */
   homeImage: string | null;
+  /** V8 code caches for agent-host (when `agentHostPath` is the code-cached start), or null. */
+  codeCache?: AgentHostCodeCache | null;
   log: Logger;
   now?: () => number;
   random?: () => number;
@@ -331,6 +334,7 @@ export class AgentRunner {
         readOnlyDirs: this.#o.readOnlyDirs,
         homeImage: this.#o.homeImage,
         script: this.#o.agentHostPath,
+        codeCache: this.#o.codeCache ?? null,
       });
     } catch (err) {
       this.#onExit({ code: 127, signal: null }, undefined, new EosError('EOS_AGENT_SPAWN_FAILED', 'cannot prepare the agent sandbox', { cause: err }));

@@ -26,6 +26,7 @@ import {
 } from '../sandbox/index.js';
 import type { AgentSpec, DaemonConfig } from '../config/schema.js';
 import { writeFileAtomic } from '../state/atomic-write.js';
+import type { AgentHostCodeCache } from './agent-host-code-cache.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -84,6 +85,8 @@ async function findHomeTools(): Promise<HomeTools | null> {
 
 /** Where the agent's socket directory appears inside bwrap sandboxes. */
 export const SANDBOX_SOCKET_DIR = '/run/eos';
+/** Where agent-host's V8 code cache (one read-only file) appears inside bwrap sandboxes. */
+export const SANDBOX_CODE_CACHE = '/run/eos-cache/agent-host.v8cache';
 /** Where the agent's home appears inside bwrap sandboxes. */
 export const SANDBOX_HOME = '/home/agent';
 
@@ -110,6 +113,8 @@ export interface LaunchRequest {
   readOnlyDirs: readonly string[];
   /** agent-host's entry script (inside one of `readOnlyDirs`). */
   script: string;
+  /** V8 code caches for a code-cacheable `script` (`agent-host.cjs`): bound read-only, passed as `--code-cache`. */
+  codeCache?: AgentHostCodeCache | null;
 }
 
 /** Counters of exit kinds and refusals, exported in `eosd status --json`. */
@@ -322,6 +327,10 @@ export class AgentSandbox {
     const socketPath = bw ? join(SANDBOX_SOCKET_DIR, 'agent.sock') : join(req.socketDir, 'agent.sock');
     const heapMiB = Math.max(16, Math.floor((spec.limits.memoryBytes / (1024 * 1024)) * 0.75));
     const probe = this.plan.probe;
+    const cacheFile = req.codeCache === undefined || req.codeCache === null ? null : await req.codeCache.pathFor(heapMiB);
+    // The cache file alone, at a fixed path: binding it at its host path would make the state
+    // directory's path (and its listing) exist inside the sandbox.
+    const cacheBind = cacheFile === null ? null : { host: cacheFile, sandbox: bw ? SANDBOX_CODE_CACHE : cacheFile };
     const cmd = buildSandboxCommand({
       mode: this.plan.mode,
       tools: { sh: '/bin/sh', setpriv: probe.setprivPath, bwrap: probe.bwrap?.path ?? null },
@@ -329,7 +338,7 @@ export class AgentSandbox {
       gid: uid,
       cgroupProcsFiles: cgroup?.procsFiles() ?? [],
       runtime: this.#runtime,
-      readOnlyPaths: req.readOnlyDirs.map((host) => ({ host })),
+      readOnlyPaths: [...req.readOnlyDirs.map((host) => ({ host })), ...(cacheBind === null ? [] : [cacheBind])],
       home: { host: req.homeDir, sandbox: SANDBOX_HOME },
       socketDir: bw ? { host: req.socketDir, sandbox: SANDBOX_SOCKET_DIR } : null,
       tmpfsSizeBytes: spec.limits.tmpBytes,
@@ -340,6 +349,7 @@ export class AgentSandbox {
       program: {
         kind: 'node',
         script: req.script,
+        args: cacheBind === null ? [] : [`--code-cache=${cacheBind.sandbox}`],
         maxOldSpaceSizeMb: heapMiB,
         permissions: spec.sandbox.nodePermissions && probe.nodePermissions,
       },

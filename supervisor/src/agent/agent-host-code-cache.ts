@@ -1,0 +1,91 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmod, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Logger } from 'pino';
+
+const execFileAsync = promisify(execFile);
+
+/** Time one cache production may take before the agent starts without a cache. */
+const PRODUCE_TIMEOUT_MS = 30_000;
+
+/** Options of {@link AgentHostCodeCache}. */
+export interface AgentHostCodeCacheOptions {
+  /** The code-cached start script, `agent-host/dist/bundle/agent-host.cjs` (its body sits next to it). */
+  loaderPath: string;
+  /** Where caches are written: a directory only root can write (created 0755). */
+  dir: string;
+  /** The node binary agents run (V8 caches are per V8 version and flags). @defaultValue process.execPath */
+  nodePath?: string;
+  logger: Logger;
+}
+
+/**
+ * V8 code caches for agent-host's CommonJS bundle, one per set of V8 flags the agents run with
+ * (today only `--max-old-space-size` varies). Produced by the supervisor, as root, by running the
+ * loader with `--produce-code-cache` (the bundle's top level only: no agent code, no bootstrap) into a
+ * root-owned directory that sandboxes bind read-only; agents never write it. The file name carries
+ * the SHA-256 of the body, the node binary's path and version and the flags, because V8 itself checks
+ * only the source length. A failed production is logged and the agent starts without a cache.
+ */
+export class AgentHostCodeCache {
+  readonly dir: string;
+  readonly #o: AgentHostCodeCacheOptions;
+  readonly #byHeap = new Map<number, Promise<string | null>>();
+  #bodyHash: Promise<string> | null = null;
+
+  constructor(opts: AgentHostCodeCacheOptions) {
+    this.#o = opts;
+    this.dir = opts.dir;
+  }
+
+  /** The cache for agents whose V8 heap is capped at `heapMiB`, produced on first use; null when it cannot be made. */
+  pathFor(heapMiB: number): Promise<string | null> {
+    let p = this.#byHeap.get(heapMiB);
+    if (p === undefined) {
+      p = this.#produce(heapMiB);
+      this.#byHeap.set(heapMiB, p);
+    }
+    return p;
+  }
+
+  #hashBody(): Promise<string> {
+    this.#bodyHash ??= readFile(join(this.#o.loaderPath, '..', 'agent-host-body.cjs')).then((b) =>
+      createHash('sha256').update(b).update(this.#o.nodePath ?? process.execPath).update(process.version).digest('hex').slice(0, 24),
+    );
+    return this.#bodyHash;
+  }
+
+  async #produce(heapMiB: number): Promise<string | null> {
+    const flag = `--max-old-space-size=${heapMiB}`;
+    try {
+      const file = join(this.dir, `agent-host-${await this.#hashBody()}-${heapMiB}.v8cache`);
+      try {
+        await stat(file);
+        return file;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+          throw err;
+        }
+      }
+      await mkdir(this.dir, { recursive: true, mode: 0o755 });
+      await chmod(this.dir, 0o755);
+      const tmp = `${file}.${process.pid}.tmp`;
+      await rm(tmp, { force: true });
+      // No fd 3: the body's main fails after its top level ran; the loader writes the cache first.
+      await execFileAsync(this.#o.nodePath ?? process.execPath, [flag, this.#o.loaderPath, `--produce-code-cache=${tmp}`], {
+        env: {},
+        cwd: '/',
+        timeout: PRODUCE_TIMEOUT_MS,
+      });
+      await chmod(tmp, 0o644);
+      await rename(tmp, file);
+      this.#o.logger.debug({ file, flag }, 'agent-host code cache produced');
+      return file;
+    } catch (err) {
+      this.#o.logger.warn({ err, flag }, 'cannot produce the agent-host code cache; agents compile agent-host at each start');
+      return null;
+    }
+  }
+}

@@ -1,0 +1,135 @@
+// P5 chain steps: times cumulative prefixes of the real agent start chain that eosd builds for the
+// `bench-idle` fixture (same AgentSandbox, same package closure, same agent-host bundle), each
+// ending in `node -e 0` or the bundle, interleaved with a bare `node -e 0`, and prints medians.
+// Needs root. Build first (pnpm build), then: node test/bench/sandbox-chain.bench.mjs  (N=20)
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+
+const N = Number(process.env.N ?? 20);
+const ROOT = new URL('../../', import.meta.url).pathname;
+const dist = new URL('../../supervisor/dist/', import.meta.url);
+const { AgentSandbox } = await import(new URL('agent/agent-sandbox.js', dist).href);
+const { packageClosure } = await import(new URL('agent/package-closure.js', dist).href);
+const { AgentHostCodeCache } = await import(new URL('agent/agent-host-code-cache.js', dist).href);
+const { AgentSpecSchema } = await import(new URL('config/schema.js', dist).href);
+const supRequire = createRequire(new URL('../../supervisor/package.json', import.meta.url));
+const { pino } = await import(supRequire.resolve('pino'));
+
+if (process.getuid() !== 0) {
+  process.stderr.write('run as root\n');
+  process.exit(1);
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const spread = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return `p10 ${s[Math.floor(0.1 * s.length)].toFixed(1)} p90 ${s[Math.min(s.length - 1, Math.floor(0.9 * s.length))].toFixed(1)}`;
+};
+
+async function timeRun(file, args, opts, okCodes = [0]) {
+  const t0 = performance.now();
+  const child = spawn(file, args, opts);
+  let err = '';
+  child.stderr?.setEncoding('utf8').on('data', (c) => (err += c));
+  const [code] = await once(child, 'exit');
+  const dt = performance.now() - t0;
+  if (err.includes('rejected by V8')) {
+    throw new Error(`code cache rejected: ${err}`);
+  }
+  if (!okCodes.includes(code)) {
+    throw new Error(`${file} ${args.slice(0, 3).join(' ')} exited ${code}: ${err}`);
+  }
+  return dt;
+}
+
+const dir = await mkdtemp('/tmp/eosd-chain-');
+await chmod(dir, 0o711);
+const logger = pino({ level: 'silent' });
+try {
+  const state = join(dir, 's');
+  const home = join(state, 'agents', 'b', 'home');
+  await mkdir(home, { recursive: true, mode: 0o711 });
+  await mkdir(join(dir, 'sock'), { mode: 0o755 });
+  await chmod(state, 0o711);
+  const sandbox = await AgentSandbox.create({ stateDir: state, config: { allowDegradedHighTier: false, homeQuota: true }, logger, cgroupParent: 'eosd-chain-bench' });
+  const spec = AgentSpecSchema.parse({ id: 'b', package: '.', tier: 'low' });
+  const uid = 64998;
+  await chmod(home, 0o700);
+  await chown(home, uid, uid);
+  const image = await sandbox.prepareHome(spec, join(state, 'agents', 'b'), uid);
+  const pkgDir = join(ROOT, 'test', 'fixtures', 'agents', 'bench-idle');
+  const bundle = join(ROOT, 'agent-host', 'dist', 'bundle', 'agent-host.mjs');
+  const readOnlyDirs = [dirname(bundle), ...(await packageClosure([pkgDir], ['@everythingos/sdk']))];
+  await writeFile(join(dir, 'zero.js'), '0;\n');
+
+  const loader = join(dirname(bundle), 'agent-host.cjs');
+  const codeCache = new AgentHostCodeCache({ loaderPath: loader, dir: join(state, 'code-cache'), logger });
+  const launchFor = async () =>
+    sandbox.launch({ spec, uid, homeDir: home, socketDir: join(dir, 'sock'), homeImage: image, readOnlyDirs, script: loader, codeCache });
+  // The argv is [unshare... sh -c HOME ... <cgjoin sh...> setpriv ... -- bwrap ... -- node ...].
+  const probe = await launchFor();
+  await probe.cleanup();
+  const argv = [probe.file, ...probe.args];
+  const iSetpriv = argv.findIndex((a) => a.endsWith('/setpriv'));
+  const iCgjoin = argv.indexOf('eosd-cgjoin') - 3;
+  const iBwrap = argv.findIndex((a) => a.endsWith('/bwrap'));
+  const iNode = argv.indexOf('--', iBwrap) + 1;
+  const nodeArgv = argv.slice(iNode);
+  const permFlags = nodeArgv.filter((a) => a.startsWith('--allow-fs') || a === '--experimental-permission' || a === '--no-warnings');
+  process.stdout.write(`chain: ${argv.length} argv, ${readOnlyDirs.length} read-only dirs, ${argv.filter((a) => a === '--ro-bind').length} ro binds, ${permFlags.length} permission flags\n`);
+
+  const node = process.execPath;
+  const heap = nodeArgv.find((a) => a.startsWith('--max-old-space-size='));
+  const bundleArgs = [...permFlags, heap, bundle];
+  const cachedArgs = nodeArgv.slice(1);
+  // Outside the sandbox the cache is at its host path, not at the bind target.
+  const hostCache = await codeCache.pathFor(Number(heap.split('=')[1]));
+  const cachedArgsHost = [...cachedArgs.map((a) => (a.startsWith('--code-cache=') ? `--code-cache=${hostCache}` : a)), `--allow-fs-read=${hostCache}`];
+  const steps = {
+    'bare node -e 0': () => [node, '-e', '0'],
+    'node + permission flags -e 0': () => [node, ...permFlags, '-e', '0'],
+    'node + permission flags, bundle (no bootstrap)': () => [node, ...bundleArgs],
+    'node + permission flags, code-cached start': () => [node, ...cachedArgsHost],
+    'unshare + home mount -> node -e 0': () => [...argv.slice(0, iCgjoin), node, '-e', '0'],
+    '... + cgroup join -> node -e 0': () => [...argv.slice(0, iSetpriv), node, '-e', '0'],
+    '... + setpriv -> node -e 0': () => [...argv.slice(0, iBwrap), node, '-e', '0'],
+    '... + bwrap + seccomp -> node -e 0': () => [...argv.slice(0, iNode), node, '-e', '0'],
+    '... + permission flags -> node -e 0': () => [...argv.slice(0, iNode), node, ...permFlags, '-e', '0'],
+    '... full chain, bundle (no bootstrap)': () => [...argv.slice(0, iNode), node, ...bundleArgs],
+    '... full chain, code-cached start (no bootstrap)': () => [...argv.slice(0, iNode), node, ...cachedArgs],
+  };
+  const times = Object.fromEntries(Object.keys(steps).map((k) => [k, []]));
+  for (let i = 0; i < N + 2; i++) {
+    for (const [name, mk] of Object.entries(steps)) {
+      const launch = await launchFor();
+      const [file, ...args] = mk();
+      // The bundle exits 3 (EXIT.protocol) when fd 3 has no bootstrap: it has loaded by then.
+      const stdio = launch.stdio.map((s, fd) => (fd === 2 ? 'pipe' : fd === 3 ? 'ignore' : s));
+      const dt = await timeRun(file, args, { env: launch.env, stdio }, name.includes('bundle') || name.includes('cached') ? [3] : [0]);
+      launch.afterSpawn();
+      await launch.cleanup();
+      if (i >= 2) {
+        times[name].push(dt);
+      }
+    }
+  }
+  await sandbox.close();
+  const base = median(times['bare node -e 0']);
+  process.stdout.write(`machine: ${cpus().length} x ${cpus()[0]?.model}, node ${process.version}, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}, N ${N}\n`);
+  let prev = null;
+  for (const [name, xs] of Object.entries(times)) {
+    const m = median(xs);
+    const step = name.startsWith('...') && prev !== null ? `  step +${(m - prev).toFixed(1)}` : '';
+    process.stdout.write(`${name.padEnd(48)} ${m.toFixed(1).padStart(6)} ms (${spread(xs)})  ${(m / base).toFixed(2)}x${step}\n`);
+    if (name.startsWith('...') || name.startsWith('unshare')) {
+      prev = m;
+    }
+  }
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
