@@ -297,8 +297,8 @@ describe('AgentServer acts on the session stream', () => {
     expect(records).toHaveLength(1024);
     const byNonce = new Map(s.results.map((r) => [r.nonce, r]));
     // Frame order is ledger order, and each result names its own record.
-    expect(records.map((r) => r.seq)).toEqual(frame.map((a) => byNonce.get(a.auth.nonce)?.ledgerSeq));
-    expect(records.map((r) => (r.payload as { eventId: string }).eventId)).toEqual(frame.map((a) => byNonce.get(a.auth.nonce)?.eventId));
+    expect(records.map((r) => r.seq)).toEqual(frame.map((a) => byNonce.get(Number(a.auth.nonce))?.ledgerSeq));
+    expect(records.map((r) => (r.payload as { eventId: string }).eventId)).toEqual(frame.map((a) => byNonce.get(Number(a.auth.nonce))?.eventId));
   });
 
   it('answers several frames in flight at once (4 x 256 acts written without waiting), with contiguous records', async () => {
