@@ -138,6 +138,24 @@ describe('Ledger', () => {
     expect(res.checkpoints).toBeGreaterThanOrEqual(2);
   });
 
+  it('checkpoint() called while a batch with a due checkpoint is being written resolves only once that checkpoint is persisted', async () => {
+    const f = fixture();
+    const l = await openLedger(f, { checkpointEveryRecords: 10 });
+    await l.append('agent.act', 'a', { warmup: true }, { durable: true });
+    await l.checkpoint();
+    // Records up to the next checkpoint boundary in one run: the batch ends with the checkpoint that falls due.
+    const appends = Array.from({ length: 10 }, (_, i) => l.append('agent.act', 'a', { i }, { durable: true }));
+    // The drain starts on the next immediate; this one runs after it, while the batch's write is under way.
+    const cp = await new Promise<Checkpoint>((resolve, reject) => setImmediate(() => void l.checkpoint().then(resolve, reject)));
+    expect(cp.size).toBe(13);
+    const persisted = readFileSync(join(f.dir, 'checkpoints.jsonl'), 'utf8')
+      .split('\n')
+      .filter((x) => x !== '')
+      .map((x) => (JSON.parse(x) as { note: string }).note);
+    expect(persisted).toContain(cp.note);
+    await Promise.all(appends);
+  });
+
   it('rejects payloads that carry raw secrets or non-JSON data, and reserved kinds', async () => {
     const f = fixture();
     const l = await openLedger(f);

@@ -631,7 +631,15 @@ export class Ledger {
             n++;
           }
           inFlight = this.#queue.splice(0, n);
-          const recs = inFlight.filter((it): it is RecItem => it.type === 'rec');
+          const recs: RecItem[] = [];
+          for (const it of inFlight) {
+            if (it.type === 'rec') {
+              recs.push(it);
+            } else if (it.type === 'cp') {
+              // Visible to checkpoint() while the batch is written: it is not persisted yet.
+              this.#inFlightCps.add(it);
+            }
+          }
           this.#pendingRecs -= recs.length;
           await writeRecords(this.#fd, recs, bytes);
           this.#startSync(recs);
