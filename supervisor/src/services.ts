@@ -57,7 +57,45 @@ export function ledgerDirs(stateDir: string): { audit: string; decisions: string
   return { audit: join(stateDir, 'ledger', 'audit'), decisions: join(stateDir, 'ledger', 'decisions') };
 }
 
+/** Whether `v` is JSON data as is: what a JSON round trip would return unchanged (deep equal). */
+function isPlainJson(v: unknown, depth: number): boolean {
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') {
+    return true;
+  }
+  if (typeof v === 'number') {
+    return Number.isFinite(v);
+  }
+  if (typeof v !== 'object' || depth > 32) {
+    return false;
+  }
+  if (Array.isArray(v)) {
+    for (const x of v) {
+      if (!isPlainJson(x, depth + 1)) {
+        return false;
+      }
+    }
+    return true;
+  }
+  if (Object.getPrototypeOf(v) !== Object.prototype || 'toJSON' in v) {
+    return false;
+  }
+  for (const k in v) {
+    if (!Object.hasOwn(v, k) || !isPlainJson((v as Record<string, unknown>)[k], depth + 1)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * The payload as JSON data: itself when it already is (the hot path of every act, no copy), else
+ * a JSON round trip (drops undefined, applies toJSON, NaN to null). The ledger encodes the record
+ * before `append` returns and keeps no reference to the payload.
+ */
 function jsonSafe(payload: Record<string, unknown>): Record<string, JsonValue> {
+  if (isPlainJson(payload, 0)) {
+    return payload as Record<string, JsonValue>;
+  }
   return JSON.parse(JSON.stringify(payload)) as Record<string, JsonValue>;
 }
 

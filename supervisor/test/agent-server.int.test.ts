@@ -38,6 +38,8 @@ interface HarnessOptions {
   gateAct?: AgentServerOptions['gateAct'];
   /** Where the ledgers and keys live; a fresh temp dir by default. */
   stateDir?: string;
+  /** The agent's and the bus's rate limit (events/s and burst); 1000 by default. */
+  eventsPerSec?: number;
 }
 
 async function harness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -45,14 +47,15 @@ async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   await chmod(dir, 0o700);
   onTestFinished(() => rm(dir, { recursive: true, force: true }));
   const stateDir = opts.stateDir ?? join(dir, 'state');
+  const rate = opts.eventsPerSec ?? 1000;
   const bus = new EventBus({
     queueCapacity: 100,
-    globalRateLimit: { eventsPerSec: 1000, burst: 1000 },
+    globalRateLimit: { eventsPerSec: rate, burst: rate },
     deadLetterCapacity: 10,
     maxPayloadBytes: 1024,
     logger: log,
   });
-  bus.registerAgent('a1', { publish: new Set(['ok.out', 'gated.out']), subscribe: new Set(['ok.in']) }, { eventsPerSec: 1000, burst: 1000 });
+  bus.registerAgent('a1', { publish: new Set(['ok.out', 'gated.out']), subscribe: new Set(['ok.in']) }, { eventsPerSec: rate, burst: rate });
   const counters = newAuthCounters();
   const metrics = new DaemonMetrics({ defaultMetrics: false });
   const services = await createServices({ config: parseConfig({ dev: true, stateDir, metrics: { listen: null } }, 'test', dir), logger: log, metrics });
@@ -245,7 +248,7 @@ function outcomes(results: agentV1.ActResult__Output[]): [number, string][] {
 }
 
 function actRecords(h: Harness): ReturnType<typeof queryLedger> {
-  return queryLedger(ledgerDirs(h.stateDir).decisions, { kind: 'agent.act' });
+  return queryLedger(ledgerDirs(h.stateDir).decisions, { kind: 'agent.act', limit: 100_000 });
 }
 
 async function decisionFsyncs(m: DaemonMetrics): Promise<number> {
@@ -279,6 +282,39 @@ describe('AgentServer acts on the session stream', () => {
     expect(last?.error).toBeNull();
     expect(last?.ledgerSeq).toBeGreaterThan(Math.max(...s.results.slice(0, 32).map((r) => r.ledgerSeq)));
     expect(actRecords(h).at(-1)?.payload).toMatchObject({ channel: 'gated.out', eventId: last?.eventId });
+  });
+
+  it('takes a frame of 1024 acts: one write + fdatasync for all, 1024 records in frame order, each act answered once', async () => {
+    const h = await harness({ eventsPerSec: 10_000 });
+    const s = await openActSession(h);
+    const fsyncsBefore = await decisionFsyncs(h.metrics);
+    const frame = Array.from({ length: 1024 }, (_, i) => actRequest(h, 'ok.out', { i, text: 'durch die Wüste 🐪' }));
+    s.session.write({ acts: { acts: frame } });
+    await expect.poll(() => s.results.length, { timeout: 10_000 }).toBe(1024);
+    expect(outcomes(s.results)).toEqual(frame.map((a) => [a.auth.nonce, 'OK']));
+    expect((await decisionFsyncs(h.metrics)) - fsyncsBefore).toBe(1);
+    const records = actRecords(h);
+    expect(records).toHaveLength(1024);
+    const byNonce = new Map(s.results.map((r) => [r.nonce, r]));
+    // Frame order is ledger order, and each result names its own record.
+    expect(records.map((r) => r.seq)).toEqual(frame.map((a) => byNonce.get(Number(a.auth.nonce))?.ledgerSeq));
+    expect(records.map((r) => (r.payload as { eventId: string }).eventId)).toEqual(frame.map((a) => byNonce.get(Number(a.auth.nonce))?.eventId));
+  });
+
+  it('answers several frames in flight at once (4 x 256 acts written without waiting), with contiguous records', async () => {
+    const h = await harness({ eventsPerSec: 10_000 });
+    const s = await openActSession(h);
+    const frames = Array.from({ length: 4 }, (_, f) => Array.from({ length: 256 }, (_, i) => actRequest(h, 'ok.out', { f, i })));
+    for (const frame of frames) {
+      s.session.write({ acts: { acts: frame } });
+    }
+    await expect.poll(() => s.results.length, { timeout: 10_000 }).toBe(1024);
+    expect(outcomes(s.results)).toEqual(frames.flat().map((a) => [a.auth.nonce, 'OK']));
+    const seqs = actRecords(h).map((r) => r.seq);
+    expect(seqs).toHaveLength(1024);
+    expect(seqs.every((q, i) => i === 0 || q === (seqs[i - 1] as number) + 1)).toBe(true);
+    expect(new Set(s.results.map((r) => r.ledgerSeq)).size).toBe(1024);
+    expect(h.bus.counters().published).toBe(1024);
   });
 
   it('rejects a forged and a replayed act on their own; the genuine acts of the frame and the session go on', async () => {

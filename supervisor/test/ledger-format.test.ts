@@ -89,6 +89,21 @@ describe('canonicalJson (RFC 8785)', () => {
     }
     expect(() => canonicalJson({ n: Number.POSITIVE_INFINITY })).toThrow(TypeError);
   });
+
+  it('sorts keys by UTF-16 code units whether or not they arrive in order (integer-like keys, astral vs. BMP)', () => {
+    const samples: Record<string, unknown>[] = [
+      { a: 1, b: 2, c: { d: 3, e: 4 } }, // already in order: no sort needed
+      { b: 2, a: 1 },
+      { 9: 'nine', 10: 'ten', a: 'a' }, // Object.keys lists integer keys first, numerically: '9' before '10'
+      { '\ud83d\ude00': 1, '\uffff': 2 }, // U+1F600 sorts before U+FFFF by code units, after it by code points
+      { '\uffff': 2, '\ud83d\ude00': 1 },
+      { aa: 1, a: 2, '': 3, A: 4 },
+      { x: 1, x2: 2, x10: 3 },
+    ];
+    for (const s of samples) {
+      expect(canonicalJson(s)).toBe(canonicalize(s));
+    }
+  });
 });
 
 function prng(seed: number): () => number {

@@ -112,6 +112,50 @@ describe('Ledger', () => {
     expect(leafHash(Buffer.from(lines[last.seq] as string)).toString('hex')).toBe(last.hash);
   });
 
+  it('writes a batch of more records than one writev takes in order with one fdatasync, across a checkpoint, byte-exact for multi-byte UTF-8', async () => {
+    const f = fixture();
+    const syncs: number[] = [];
+    const l = await Ledger.open(
+      { dir: f.dir, origin: 'eosd/test/audit', create: true, checkpointEveryRecords: 1000 },
+      { key: f.key, logger, onSync: (_s, records) => syncs.push(records) },
+    );
+    onTestFinished(() => l.close());
+    await l.append('agent.act', 'a', { warmup: true }, { durable: true });
+    syncs.length = 0;
+    // 2,500 records appended in one synchronous run: 3 writev calls of up to 1,024 buffers, a checkpoint due at 1,000.
+    const results = await Promise.all(
+      Array.from({ length: 2500 }, (_, i) => l.append('agent.act', 'a', { i, text: `Grüße ${'🐪'.repeat(i % 5)} \u2028` }, { durable: true })),
+    );
+    expect(syncs).toEqual([2500]);
+    await l.close();
+    const lines = segLines(f.dir);
+    for (const r of results) {
+      expect(leafHash(Buffer.from(lines[r.seq] as string, 'utf8')).toString('hex')).toBe(r.hash);
+    }
+    expect(JSON.parse(lines[results[2499]!.seq] as string).payload).toEqual({ i: 2499, text: `Grüße ${'🐪'.repeat(4)} \u2028` });
+    const res = await verifyLedger(f.dir, readLedgerPublicKey(join(f.root, 'ledger.key.pub')));
+    expect(res).toMatchObject({ valid: true, records: 2504 });
+    expect(res.checkpoints).toBeGreaterThanOrEqual(2);
+  });
+
+  it('checkpoint() called while a batch with a due checkpoint is being written resolves only once that checkpoint is persisted', async () => {
+    const f = fixture();
+    const l = await openLedger(f, { checkpointEveryRecords: 10 });
+    await l.append('agent.act', 'a', { warmup: true }, { durable: true });
+    await l.checkpoint();
+    // Records up to the next checkpoint boundary in one run: the batch ends with the checkpoint that falls due.
+    const appends = Array.from({ length: 10 }, (_, i) => l.append('agent.act', 'a', { i }, { durable: true }));
+    // The drain starts on the next immediate; this one runs after it, while the batch's write is under way.
+    const cp = await new Promise<Checkpoint>((resolve, reject) => setImmediate(() => void l.checkpoint().then(resolve, reject)));
+    expect(cp.size).toBe(13);
+    const persisted = readFileSync(join(f.dir, 'checkpoints.jsonl'), 'utf8')
+      .split('\n')
+      .filter((x) => x !== '')
+      .map((x) => (JSON.parse(x) as { note: string }).note);
+    expect(persisted).toContain(cp.note);
+    await Promise.all(appends);
+  });
+
   it('rejects payloads that carry raw secrets or non-JSON data, and reserved kinds', async () => {
     const f = fixture();
     const l = await openLedger(f);

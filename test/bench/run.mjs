@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // eosd benchmark runner: `pnpm bench [p1 p2 ...] [--json] [--repeats N] [--count N] [--pings N]
-// [--spawns N] [--agents N] [--full] [--profile DIR]`. Runs real daemon and agent processes (build
+// [--spawns N] [--agents N] [--inflight N] [--full] [--profile DIR]`. Runs real daemon and agent processes (build
 // first: `npx tsc -b`), compares each scenario with a baseline measured in the same run, prints a
 // table (or, with --json, one JSON object per scenario per line). See docs/performance.md.
 import { cpus, totalmem } from 'node:os';
@@ -26,6 +26,7 @@ const { values, positionals } = parseArgs({
     pings: { type: 'string', default: '2000' },
     spawns: { type: 'string', default: '15' },
     agents: { type: 'string', default: '100' },
+    inflight: { type: 'string', default: '512' },
     full: { type: 'boolean', default: false },
     profile: { type: 'string' },
   },
@@ -48,6 +49,7 @@ const opts = {
   pings: Number(values.pings),
   spawns: Number(values.spawns),
   agents: Number(values.agents),
+  inFlight: Number(values.inflight),
   full: values.full,
   daemonNodeArgs: values.profile ? ['--cpu-prof', '--cpu-prof-dir', values.profile] : [],
 };

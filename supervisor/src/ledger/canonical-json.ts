@@ -25,7 +25,15 @@ export function canonicalJson(value: unknown): string {
         return `${out}]`;
       }
       const obj = value as Record<string, unknown>;
-      const keys = Object.keys(obj).sort();
+      const keys = Object.keys(obj);
+      // Most payloads are built with their keys in order already: sort only when they are not.
+      // `<` on strings and the default sort both compare UTF-16 code units, as JCS requires.
+      for (let i = 1; i < keys.length; i++) {
+        if (!((keys[i - 1] as string) < (keys[i] as string))) {
+          keys.sort();
+          break;
+        }
+      }
       let out = '{';
       let first = true;
       for (const k of keys) {

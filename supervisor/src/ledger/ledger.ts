@@ -15,6 +15,7 @@ import {
   readSync,
   renameSync,
   write as writeCb,
+  writev as writevCb,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -44,7 +45,7 @@ import {
   type JsonValue,
   type LedgerRecord,
 } from './ledger-record.js';
-import { leafHash, MerkleFrontier } from './merkle.js';
+import { encodeLeafLine, leafHash, MerkleFrontier } from './merkle.js';
 import { scanSegment } from './segment-scanner.js';
 import { verifyLedger } from './verify-ledger.js';
 
@@ -182,6 +183,37 @@ function writeAll(fd: number, buf: Buffer): Promise<void> {
     };
     step(0);
   });
+}
+
+/** Largest number of buffers per writev call (Linux IOV_MAX). */
+const MAX_IOV = 1024;
+
+/**
+ * Writes the records of one batch in order with writev (one request for up to {@link MAX_IOV}
+ * records; no copy into a batch buffer). A short write falls back to writing the rest in one buffer.
+ */
+async function writeRecords(fd: number, items: readonly RecItem[], totalBytes: number): Promise<void> {
+  let written = 0;
+  for (let i = 0; i < items.length; i += MAX_IOV) {
+    const bufs = items.slice(i, i + MAX_IOV).map((it) => it.bytes);
+    let want = 0;
+    for (const b of bufs) {
+      want += b.length;
+    }
+    const n = await new Promise<number>((resolve, reject) => {
+      writevCb(fd, bufs, null, (err, count) => (err ? reject(ioError('write', err)) : resolve(count)));
+    });
+    written += n;
+    if (n < want) {
+      const rest = Buffer.concat(items.slice(i).map((it) => it.bytes)).subarray(n);
+      await writeAll(fd, rest);
+      written += rest.length;
+      break;
+    }
+  }
+  if (written !== totalBytes) {
+    throw ioError('write', new Error(`wrote ${written} of ${totalBytes} bytes`));
+  }
 }
 
 function fdatasync(fd: number): Promise<void> {
@@ -480,9 +512,7 @@ export class Ledger {
   #sequence(kind: string, agent: string | null, payload: JsonValue, ts: number, waiter: Waiter<AppendResult>): void {
     const st = this.#st;
     const record: LedgerRecord = { v: 1, seq: st.frontier.size, ts, kind, agent, payload, prev: st.lastHash };
-    const line = encodeRecord(record);
-    const bytes = Buffer.from(`${line}\n`, 'utf8');
-    const leaf = leafHash(bytes.subarray(0, bytes.length - 1));
+    const { bytes, leaf } = encodeLeafLine(encodeRecord(record));
     st.frontier.push(leaf);
     st.lastHash = leaf.toString('hex');
     st.segmentBytes += bytes.length;
@@ -586,43 +616,45 @@ export class Ledger {
       while (this.#queue.length > 0 && this.#degraded === undefined) {
         const first = this.#queue[0] as QueueItem;
         if (first.type === 'rec') {
+          // One batch: the records up to the next rotation (or the byte bound). Checkpoints queued
+          // between them do not split the batch: they follow it, once its records are durable.
           let n = 0;
           let bytes = 0;
           while (n < this.#queue.length && bytes < MAX_BATCH_BYTES) {
             const it = this.#queue[n] as QueueItem;
-            if (it.type !== 'rec') {
+            if (it.type === 'rotate') {
               break;
             }
-            bytes += it.bytes.length;
+            if (it.type === 'rec') {
+              bytes += it.bytes.length;
+            }
             n++;
           }
           inFlight = this.#queue.splice(0, n);
-          this.#pendingRecs -= n;
-          const chunks = (inFlight as RecItem[]).map((it) => it.bytes);
-          await writeAll(this.#fd, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, bytes));
-          this.#startSync(inFlight as RecItem[]);
+          const recs: RecItem[] = [];
+          for (const it of inFlight) {
+            if (it.type === 'rec') {
+              recs.push(it);
+            } else if (it.type === 'cp') {
+              // Visible to checkpoint() while the batch is written: it is not persisted yet.
+              this.#inFlightCps.add(it);
+            }
+          }
+          this.#pendingRecs -= recs.length;
+          await writeRecords(this.#fd, recs, bytes);
+          this.#startSync(recs);
+          for (const it of inFlight) {
+            if (it.type === 'cp') {
+              this.#persistAfterDurable(it);
+            }
+          }
           inFlight = [];
           if (this.#syncsInFlight >= MAX_SYNCS_IN_FLIGHT) {
             await this.#durable;
           }
         } else if (first.type === 'cp') {
-          // Checkpoint and head persist on their own chain, after the records they cover are
-          // durable, while later record batches go on.
           this.#queue.shift();
-          this.#inFlightCps.add(first);
-          const covered = this.#durable;
-          this.#cpChain = Promise.all([this.#cpChain, covered])
-            .then(async () => {
-              if (this.#degraded === undefined) {
-                await this.#persistCheckpoint(first);
-                this.#inFlightCps.delete(first);
-                this.#onCheckpoint?.(first.cp);
-                for (const w of first.waiters) {
-                  w.resolve(first.cp);
-                }
-              }
-            })
-            .catch((err: unknown) => this.#fail(err, []));
+          this.#persistAfterDurable(first);
         } else {
           inFlight = this.#queue.splice(0, 1);
           // Never close a descriptor with an fdatasync still running on it.
@@ -639,6 +671,27 @@ export class Ledger {
     if (this.#queue.length > 0 && this.#degraded === undefined) {
       this.#schedule(this.#queue.some((it) => it.type !== 'rec') || this.#pendingRecs >= this.options.groupCommitMaxRecords);
     }
+  }
+
+  /**
+   * Checkpoint and head persist on their own chain, after the records they cover are durable
+   * (every record written so far), while later record batches go on.
+   */
+  #persistAfterDurable(item: CpItem): void {
+    this.#inFlightCps.add(item);
+    const covered = this.#durable;
+    this.#cpChain = Promise.all([this.#cpChain, covered])
+      .then(async () => {
+        if (this.#degraded === undefined) {
+          await this.#persistCheckpoint(item);
+          this.#inFlightCps.delete(item);
+          this.#onCheckpoint?.(item.cp);
+          for (const w of item.waiters) {
+            w.resolve(item.cp);
+          }
+        }
+      })
+      .catch((err: unknown) => this.#fail(err, []));
   }
 
   /**
@@ -702,6 +755,10 @@ export class Ledger {
       for (const it of inFlight) {
         if (it.type === 'rec') {
           it.waiter.reject(this.#degraded);
+        } else if (it.type === 'cp') {
+          for (const w of it.waiters) {
+            w.reject(this.#degraded);
+          }
         }
       }
       return;

@@ -18,6 +18,20 @@ export function leafHash(data: Uint8Array): Buffer {
   return sha256(buf);
 }
 
+/**
+ * A record line as written (its UTF-8 bytes and a newline) and its leaf hash, from one buffer: the
+ * line is encoded once after a 0x00 byte, the hash covers `0x00 || line` and the returned bytes start
+ * after that byte. Saves the copy {@link leafHash} makes (the append path of every record).
+ */
+export function encodeLeafLine(line: string): { bytes: Buffer; leaf: Buffer } {
+  const n = Buffer.byteLength(line, 'utf8');
+  const buf = Buffer.allocUnsafe(n + 2);
+  buf[0] = 0x00;
+  buf.write(line, 1, 'utf8');
+  buf[n + 1] = 0x0a;
+  return { bytes: buf.subarray(1), leaf: sha256(buf.subarray(0, n + 1)) };
+}
+
 /** RFC 6962 §2.1 interior node hash: SHA-256(0x01 || left || right). */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
   nodeScratch.set(left, 1);

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import {
@@ -411,7 +411,7 @@ export class AgentServer {
       }
       throw err;
     }
-    const payloadSha256 = createHash('sha256').update(body).digest('hex');
+    const payloadSha256 = hash('sha256', body, 'hex');
     const reason = typeof parsed.reason === 'string' ? parsed.reason.slice(0, 1000) : undefined;
     const record = (): Promise<{ eventId: string; ledgerSeq: number }> => this.#recordAct(req, event, payloadSha256, reason);
     const gate = this.#o.gateAct?.(req.channel, payloadSha256) ?? 'approved';
@@ -437,7 +437,7 @@ export class AgentServer {
       eventId: event.id,
       priority: req.priority,
       payloadSha256,
-      ...(reason === undefined ? {} : { reasonSha256: createHash('sha256').update(reason).digest('hex') }),
+      ...(reason === undefined ? {} : { reasonSha256: hash('sha256', reason, 'hex') }),
     });
     this.#o.bus.dispatch(event);
     this.#o.log.debug({ channel: req.channel, eventId: event.id, payloadSha256, ledgerSeq: rec.seq }, 'agent act');
