@@ -4,26 +4,17 @@
 // Needs root. Build first (pnpm build), then: node test/bench/sandbox-chain.bench.mjs  (N=20)
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { requireRoot, sandboxRig, supervisorDist } from './lib/sandbox-rig.mjs';
 
 const N = Number(process.env.N ?? 20);
 const ROOT = new URL('../../', import.meta.url).pathname;
-const dist = new URL('../../supervisor/dist/', import.meta.url);
-const { AgentSandbox } = await import(new URL('agent/agent-sandbox.js', dist).href);
-const { packageClosure } = await import(new URL('agent/package-closure.js', dist).href);
-const { AgentHostCodeCache } = await import(new URL('agent/agent-host-code-cache.js', dist).href);
-const { AgentSpecSchema } = await import(new URL('config/schema.js', dist).href);
-const supRequire = createRequire(new URL('../../supervisor/package.json', import.meta.url));
-const { pino } = await import(supRequire.resolve('pino'));
-
-if (process.getuid() !== 0) {
-  process.stderr.write('run as root\n');
-  process.exit(1);
-}
+const { packageClosure } = await supervisorDist('agent/package-closure.js');
+const { AgentHostCodeCache } = await supervisorDist('agent/agent-host-code-cache.js');
+requireRoot();
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const spread = (xs) => {
@@ -47,21 +38,10 @@ async function timeRun(file, args, opts, okCodes = [0]) {
   return dt;
 }
 
-const dir = await mkdtemp('/tmp/eosd-chain-');
-await chmod(dir, 0o711);
-const logger = pino({ level: 'silent' });
+const uid = 64998;
+const rig = await sandboxRig({ prefix: 'eosd-chain-', cgroupParent: 'eosd-chain-bench', uid });
+const { dir, state, home, logger, sandbox, spec, image } = rig;
 try {
-  const state = join(dir, 's');
-  const home = join(state, 'agents', 'b', 'home');
-  await mkdir(home, { recursive: true, mode: 0o711 });
-  await mkdir(join(dir, 'sock'), { mode: 0o755 });
-  await chmod(state, 0o711);
-  const sandbox = await AgentSandbox.create({ stateDir: state, config: { allowDegradedHighTier: false, homeQuota: true }, logger, cgroupParent: 'eosd-chain-bench' });
-  const spec = AgentSpecSchema.parse({ id: 'b', package: '.', tier: 'low' });
-  const uid = 64998;
-  await chmod(home, 0o700);
-  await chown(home, uid, uid);
-  const image = await sandbox.prepareHome(spec, join(state, 'agents', 'b'), uid);
   const pkgDir = join(ROOT, 'test', 'fixtures', 'agents', 'bench-idle');
   const bundle = join(ROOT, 'agent-host', 'dist', 'bundle', 'agent-host.mjs');
   const readOnlyDirs = [dirname(bundle), ...(await packageClosure([pkgDir], ['@everythingos/sdk']))];
@@ -118,7 +98,6 @@ try {
       }
     }
   }
-  await sandbox.close();
   const base = median(times['bare node -e 0']);
   process.stdout.write(`machine: ${cpus().length} x ${cpus()[0]?.model}, node ${process.version}, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}, N ${N}\n`);
   let prev = null;
@@ -131,5 +110,5 @@ try {
     }
   }
 } finally {
-  await rm(dir, { recursive: true, force: true });
+  await rig.close();
 }

@@ -1,27 +1,18 @@
 // Agent sandbox cost: spawn time of `node -e 0` bare vs. inside the full agent sandbox chain
 // (private mount ns + home image, cgroup join, setpriv, bwrap with all namespaces, seccomp, Node
 // permissions), spawn-to-ready of a real agent under the daemon, and PSS per idle agent.
-// Needs root. Build first: npx tsc -b   then: node test/bench/sandbox-startup.bench.mjs
+// Needs root. Build first (pnpm build), then: node test/bench/sandbox-startup.bench.mjs
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { requireRoot, sandboxRig } from './lib/sandbox-rig.mjs';
 
 const N = Number(process.env.N ?? 20);
 const ROOT = new URL('../../', import.meta.url).pathname;
-const dist = new URL('../../supervisor/dist/', import.meta.url);
-const { AgentSandbox } = await import(new URL('agent/agent-sandbox.js', dist).href);
-const { AgentSpecSchema } = await import(new URL('config/schema.js', dist).href);
-const supRequire = createRequire(new URL('../../supervisor/package.json', import.meta.url));
-const { pino } = await import(supRequire.resolve('pino'));
-
-if (process.getuid() !== 0) {
-  process.stderr.write('run as root\n');
-  process.exit(1);
-}
+requireRoot();
 
 function stats(xs) {
   const s = [...xs].sort((a, b) => a - b);
@@ -40,28 +31,17 @@ async function timeSpawn(file, args, opts) {
   return performance.now() - t0;
 }
 
-const dir = await mkdtemp('/tmp/eosd-bench-');
-await chmod(dir, 0o711);
-const logger = pino({ level: 'silent' });
+const uid = 64999;
+const { dir, home, sandbox, spec, image } = await sandboxRig({ prefix: 'eosd-bench-', cgroupParent: 'eosd-bench', uid, homeQuota: process.env.HOME_QUOTA !== '0' });
 try {
-  const state = join(dir, 's');
-  await mkdir(join(state, 'agents', 'b', 'home'), { recursive: true, mode: 0o711 });
-  await mkdir(join(dir, 'sock'), { mode: 0o755 });
   await mkdir(join(dir, 'app'), { mode: 0o755 });
   await writeFile(join(dir, 'app', 'zero.js'), '0;\n', { mode: 0o644 });
-  await chmod(state, 0o711);
-  const sandbox = await AgentSandbox.create({ stateDir: state, config: { allowDegradedHighTier: false, homeQuota: process.env.HOME_QUOTA !== '0' }, logger, cgroupParent: 'eosd-bench' });
-  const spec = AgentSpecSchema.parse({ id: 'b', package: '.', tier: 'low' });
-  const uid = 64999;
-  await chmod(join(state, 'agents', 'b', 'home'), 0o700);
-  await chown(join(state, 'agents', 'b', 'home'), uid, uid);
-  const image = await sandbox.prepareHome(spec, join(state, 'agents', 'b'), uid);
   const bare = [];
   const boxed = [];
   for (let i = 0; i < N; i++) {
     bare.push(await timeSpawn(process.execPath, ['-e', '0'], { stdio: 'ignore', env: {} }));
     const launch = await sandbox.launch({
-      spec, uid, homeDir: join(state, 'agents', 'b', 'home'), socketDir: join(dir, 'sock'), homeImage: image,
+      spec, uid, homeDir: home, socketDir: join(dir, 'sock'), homeImage: image,
       readOnlyDirs: [join(dir, 'app')], script: join(dir, 'app', 'zero.js'),
     });
     const t0 = performance.now();

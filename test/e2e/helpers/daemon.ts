@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { onTestFinished } from 'vitest';
@@ -109,6 +110,46 @@ export async function runEosd(args: string[], timeoutMs = 30_000): Promise<{ cod
   return { code, stdout, stderr };
 }
 
+/**
+ * Removes the cgroups a daemon on `stateDir` made (`eosd-<sha256(stateDir)[:12]>` under every mounted
+ * hierarchy), deepest first. A daemon stopped gracefully removes them itself; one killed with SIGKILL
+ * cannot, and its state dir is gone after the test, so no later daemon would reuse and clean them.
+ * Agents die with the daemon (lifeline, pdeathsig), so their groups empty out within moments.
+ */
+async function removeDaemonCgroups(stateDir: string): Promise<void> {
+  const name = `eosd-${createHash('sha256').update(stateDir).digest('hex').slice(0, 12)}`;
+  const roots = ['/sys/fs/cgroup', '/sys/fs/cgroup/unified'];
+  for (const c of await readdir('/sys/fs/cgroup').catch(() => [] as string[])) {
+    roots.push(join('/sys/fs/cgroup', c));
+  }
+  const removeTree = async (dir: string): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => null);
+    if (entries === null) {
+      return;
+    }
+    for (const e of entries) {
+      if (e.isDirectory()) {
+        await removeTree(join(dir, e.name));
+      }
+    }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await rmdir(dir);
+        return;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || attempt >= 50 || code !== 'EBUSY') {
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  };
+  for (const root of new Set(roots)) {
+    await removeTree(join(root, name));
+  }
+}
+
 /** Starts the built daemon on a config and waits for 'supervisor ready'. Cleans up after the test. */
 export async function startDaemon(
   config: DaemonConfigInput,
@@ -127,6 +168,7 @@ export async function startDaemon(
   const out = new OutputCollector(child);
   const controlSocket = join(dir, 'r', 'control.sock');
   const client = createControlClient(controlSocket);
+  const stateDir = (config as { stateDir?: string }).stateDir ?? join(dir, 's');
   onTestFinished(async () => {
     client.close();
     if (child.exitCode === null && child.signalCode === null) {
@@ -135,6 +177,7 @@ export async function startDaemon(
       await once(child, 'exit');
       clearTimeout(timer);
     }
+    await removeDaemonCgroups(stateDir);
   });
   if (opts.waitReady !== false) {
     await out.waitFor((l) => l.msg === 'supervisor ready', 30_000);
