@@ -26,7 +26,11 @@ type Client = agentV1.AgentServiceClient;
 const MAX_EMITS_PER_FRAME = 256;
 /** Acts per ActBatch frame; the supervisor appends the ungated ones of a frame in one ledger group commit. */
 const MAX_ACTS_PER_FRAME = 256;
-/** Queued inbound events above which the session stream is paused (gRPC flow control pushes back). */
+/**
+ * Queued inbound events above which the session stream is paused (gRPC flow control pushes back),
+ * unless the agent awaits a reply (an act result, emit ack or subscribe result): replies travel on the
+ * same stream, so pausing then would deadlock a handler that awaits one. Resumed below the low mark.
+ */
 const INBOUND_HIGH_WATER = 1024;
 const INBOUND_LOW_WATER = 256;
 /** Deadline of unary calls to the supervisor. */
@@ -166,6 +170,7 @@ export class HostRuntime implements AgentRuntime {
     }
     return new Promise<void>((resolve, reject) => {
       this.#pendingEmits.push({ nonce: auth.nonce, resolve, reject });
+      this.#updateFlow();
     });
   }
 
@@ -173,6 +178,7 @@ export class HostRuntime implements AgentRuntime {
     const auth = this.#signer.sign('Subscribe', channel);
     return new Promise<void>((resolve, reject) => {
       this.#pendingSubscribes.set(auth.nonce, { nonce: auth.nonce, resolve, reject, channel, handler });
+      this.#updateFlow();
       this.#write({ subscribe: { auth, channel } });
     });
   }
@@ -194,6 +200,7 @@ export class HostRuntime implements AgentRuntime {
     this.#actOutbox.push({ auth, channel, priority: TO_WIRE[options.priority ?? 'normal'], body });
     const result = new Promise<ActResult>((resolve, reject) => {
       this.#pendingActs.set(auth.nonce, { nonce: auth.nonce, resolve, reject });
+      this.#updateFlow();
     });
     if (this.#actOutbox.length >= MAX_ACTS_PER_FRAME) {
       this.#flush();
@@ -457,12 +464,23 @@ export class HostRuntime implements AgentRuntime {
     for (const e of events) {
       this.#inbound.push(e);
     }
-    if (!this.#paused && this.#inbound.length - this.#inboundHead > INBOUND_HIGH_WATER) {
-      this.#paused = true;
-      this.#session?.pause();
-    }
+    this.#updateFlow();
     if (!this.#draining) {
       void this.#drain();
+    }
+  }
+
+  /** Pauses or resumes reading the session: see {@link INBOUND_HIGH_WATER}. */
+  #updateFlow(): void {
+    const queued = this.#inbound.length - this.#inboundHead;
+    const awaitingReply =
+      this.#pendingActs.size > 0 || this.#pendingSubscribes.size > 0 || this.#pendingEmitsHead < this.#pendingEmits.length;
+    if (this.#paused && (awaitingReply || queued < INBOUND_LOW_WATER)) {
+      this.#paused = false;
+      this.#session?.resume();
+    } else if (!this.#paused && !awaitingReply && queued > INBOUND_HIGH_WATER) {
+      this.#paused = true;
+      this.#session?.pause();
     }
   }
 
@@ -474,10 +492,7 @@ export class HostRuntime implements AgentRuntime {
         break;
       }
       await this.#dispatch(e);
-      if (this.#paused && this.#inbound.length - this.#inboundHead < INBOUND_LOW_WATER) {
-        this.#paused = false;
-        this.#session?.resume();
-      }
+      this.#updateFlow();
     }
     this.#inbound = [];
     this.#inboundHead = 0;

@@ -42,3 +42,18 @@ describe('acts on the session stream', () => {
     expect(new Set(eventIds).size).toBe(acts);
   });
 });
+
+describe('acts awaited while events flood in', () => {
+  it('answers an act awaited by a handler while more events are queued than agent-host reads ahead (no deadlock)', { timeout: 90_000 }, async () => {
+    const d = await startDaemon({
+      bus: { queueCapacity: 10_000 },
+      agents: [
+        { id: 'flood-actor', package: fixtureAgent('flood-actor'), tier: 'low' },
+        { id: 'flood-sender', package: fixtureAgent('flood-sender'), tier: 'low' },
+      ],
+    });
+    // 1,500 events queue behind the first handler, which then awaits an act; every handler acts.
+    const done = await d.out.waitFor((l) => l.agentId === 'flood-actor' && l.msg === 'flood acted' && (l.agent as { acted: number }).acted === 1500, 60_000);
+    expect(done.agent).toEqual({ acted: 1500 });
+  });
+});
