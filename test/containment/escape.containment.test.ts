@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { fixtureAgent, isAlive, startDaemon } from '../e2e/helpers/daemon.js';
-import { attempts, containmentSkipReason, removeDaemonCgroups, writeIntoHomeImage } from './helpers.js';
+import { attempts, containmentSkipReason, writeIntoHomeImage } from './helpers.js';
 
 const skip = containmentSkipReason();
 const MiB = 1024 * 1024;
@@ -68,7 +68,6 @@ async function runBattery(seatBelt: boolean): Promise<void> {
     ],
   });
   const stateDir = join(d.dir, 's');
-  onTestFinished(() => removeDaemonCgroups(createHash('sha256').update(stateDir).digest('hex').slice(0, 12)));
   const status = JSON.parse((await d.client.getStatus()).sandboxJson.toString()) as { mode: string; full: boolean; missing: string[] };
   expect(status, 'the battery needs the full sandbox (see eosd doctor)').toMatchObject({ full: true, missing: [] });
   await expect.poll(async () => (await d.client.getAgent('talker')).state, { timeout: 20_000 }).toBe('running');

@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chown, mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
-import { readdir } from 'node:fs/promises';
+import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { LogLine } from '../e2e/helpers/daemon.js';
@@ -40,18 +39,6 @@ export async function writeIntoHomeImage(image: string, uid: number, files: Reco
   } finally {
     await run('losetup', ['-d', dev]);
     await rm(mnt, { recursive: true, force: true });
-  }
-}
-
-/** Removes the per-daemon parent cgroups a test daemon left (only those named after its state dir hash). */
-export async function removeDaemonCgroups(instance: string): Promise<void> {
-  for (const h of await readdir('/sys/fs/cgroup')) {
-    const parent = join('/sys/fs/cgroup', h, `eosd-${instance}`);
-    const kids = await readdir(parent).catch(() => [] as string[]);
-    for (const k of kids) {
-      await rmdir(join(parent, k)).catch(() => undefined);
-    }
-    await rmdir(parent).catch(() => undefined);
   }
 }
 

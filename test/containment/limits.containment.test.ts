@@ -1,17 +1,12 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { fixtureAgent, startDaemon, type LogLine } from '../e2e/helpers/daemon.js';
-import { containmentSkipReason, removeDaemonCgroups, writeIntoHomeImage } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { daemonCgroupName, fixtureAgent, startDaemon, type LogLine } from '../e2e/helpers/daemon.js';
+import { containmentSkipReason, writeIntoHomeImage } from './helpers.js';
 
 const skip = containmentSkipReason();
 const MiB = 1024 * 1024;
-
-function instanceOf(stateDir: string): string {
-  return createHash('sha256').update(stateDir).digest('hex').slice(0, 12);
-}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -33,7 +28,6 @@ describe.skipIf(skip !== undefined)('containment: resource limits under the real
       ],
     });
     const stateDir = join(d.dir, 's');
-    onTestFinished(() => removeDaemonCgroups(instanceOf(stateDir)));
     const hog = await d.client.getAgent('hog');
     await writeIntoHomeImage(join(stateDir, 'agents', 'hog', 'home.img'), hog.uid, {
       'hog.json': JSON.stringify({ cpu: false, memory: 'grow' }),
@@ -45,7 +39,7 @@ describe.skipIf(skip !== undefined)('containment: resource limits under the real
     const status = JSON.parse((await d.client.getStatus()).sandboxJson.toString()) as { counters: { exits: Record<string, number> } };
     expect(status.counters.exits.oom).toBe(1);
     // The agent's cgroups are gone once it exited.
-    const cg = `/sys/fs/cgroup/memory/eosd-${instanceOf(stateDir)}/hog`;
+    const cg = `/sys/fs/cgroup/memory/${daemonCgroupName(stateDir)}/hog`;
     await expect(readFile(join(cg, 'memory.limit_in_bytes'), 'utf8')).rejects.toThrow(/ENOENT/);
   });
 
@@ -64,7 +58,6 @@ describe.skipIf(skip !== undefined)('containment: resource limits under the real
       ],
     });
     const stateDir = join(d.dir, 's');
-    onTestFinished(() => removeDaemonCgroups(instanceOf(stateDir)));
     const windows = (from: number): LogLine[] => d.out.lines.filter((l) => l.agentId === 'rtt' && l.msg === 'rtt window').slice(from);
     const p99 = (ls: LogLine[]): number => median(ls.map((l) => (l.agent as { p99: number }).p99));
     const hog = await d.client.getAgent('hog');
@@ -91,9 +84,9 @@ describe.skipIf(skip !== undefined)('containment: resource limits under the real
       // own work, not the neighbour's load this test is about.
       await nextWindows(1);
       noisyP99.push(p99(await nextWindows(2)));
-      const cpuStat = await readFile(`/sys/fs/cgroup/cpu/eosd-${instanceOf(stateDir)}/hog/cpu.stat`, 'utf8');
+      const cpuStat = await readFile(`/sys/fs/cgroup/cpu/${daemonCgroupName(stateDir)}/hog/cpu.stat`, 'utf8');
       throttled += Number(/nr_throttled (\d+)/.exec(cpuStat)?.[1]);
-      memPeak = Math.max(memPeak, Number(await readFile(`/sys/fs/cgroup/memory/eosd-${instanceOf(stateDir)}/hog/memory.usage_in_bytes`, 'utf8')));
+      memPeak = Math.max(memPeak, Number(await readFile(`/sys/fs/cgroup/memory/${daemonCgroupName(stateDir)}/hog/memory.usage_in_bytes`, 'utf8')));
       expect((await d.client.getAgent('hog')).state).toBe('running');
       await d.client.stopAgent('hog');
     }

@@ -110,6 +110,11 @@ export async function runEosd(args: string[], timeoutMs = 30_000): Promise<{ cod
   return { code, stdout, stderr };
 }
 
+/** The parent cgroup name of the daemon on `stateDir`, as the supervisor derives it. */
+export function daemonCgroupName(stateDir: string): string {
+  return `eosd-${createHash('sha256').update(stateDir).digest('hex').slice(0, 12)}`;
+}
+
 /**
  * Removes the cgroups a daemon on `stateDir` made (`eosd-<sha256(stateDir)[:12]>` under every mounted
  * hierarchy), deepest first. A daemon stopped gracefully removes them itself; one killed with SIGKILL
@@ -117,7 +122,7 @@ export async function runEosd(args: string[], timeoutMs = 30_000): Promise<{ cod
  * Agents die with the daemon (lifeline, pdeathsig), so their groups empty out within moments.
  */
 async function removeDaemonCgroups(stateDir: string): Promise<void> {
-  const name = `eosd-${createHash('sha256').update(stateDir).digest('hex').slice(0, 12)}`;
+  const name = daemonCgroupName(stateDir);
   const roots = ['/sys/fs/cgroup', '/sys/fs/cgroup/unified'];
   for (const c of await readdir('/sys/fs/cgroup').catch(() => [] as string[])) {
     roots.push(join('/sys/fs/cgroup', c));
