@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   EOS_ALREADY_EXISTS: { grpc: Status.ALREADY_EXISTS, retryable: false },
   EOS_ILLEGAL_STATE: { grpc: Status.FAILED_PRECONDITION, retryable: false },
   EOS_PROTOCOL_MISMATCH: { grpc: Status.FAILED_PRECONDITION, retryable: false },
+  EOS_PROTOCOL_VIOLATION: { grpc: Status.INVALID_ARGUMENT, retryable: false },
   EOS_UNAUTHENTICATED: { grpc: Status.UNAUTHENTICATED, retryable: false },
   EOS_PERMISSION_DENIED: { grpc: Status.PERMISSION_DENIED, retryable: false },
   EOS_RATE_LIMITED: { grpc: Status.RESOURCE_EXHAUSTED, retryable: true },

@@ -296,6 +296,11 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
         metrics.rpcCalls.inc({ service: 'agent', method, code });
         metrics.rpcDuration.observe({ service: 'agent', method }, seconds);
       },
+      mayDeliver: () => {
+        if (safety.estop.isActive) {
+          throw new EosError('EOS_ESTOP_ACTIVE', `emergency stop is engaged (${safety.estop.state.reason}); the act of agent ${spec.id} is not delivered`);
+        }
+      },
       gateAct: (channel, payloadSha256) => {
         if (!actNeedsApproval(spec.tier, channel, config.approvals.gatedChannels)) {
           // Synchronous, so the ungated acts of one frame share a ledger group commit.

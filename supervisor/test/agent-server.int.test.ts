@@ -6,9 +6,9 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { computeCallMac, fromServiceError, loadAgentProto, PROTOCOL_VERSION, type agentV1 } from '@everythingos/proto';
+import { computeCallMac, EosError, fromServiceError, loadAgentProto, PROTOCOL_VERSION, type agentV1 } from '@everythingos/proto';
 import { EventBus } from '../src/bus/event-bus.js';
-import { AgentServer, type AgentServerOptions } from '../src/rpc/agent-server.js';
+import { AgentServer, MAX_SESSION_FRAME_ENTRIES, type AgentServerOptions } from '../src/rpc/agent-server.js';
 import { DaemonMetrics } from '../src/metrics/daemon-metrics.js';
 import { queryLedger } from '../src/ledger/index.js';
 import { newAuthCounters } from '../src/rpc/auth-counters.js';
@@ -31,6 +31,8 @@ interface Harness {
   stateDir: string;
   /** Result code of every act the server finished, in order. */
   actCodes: string[];
+  /** Every protocol violation the server reported to the binding's owner. */
+  violations: EosError[];
   auth: (method: string, channel: string, body?: Buffer, opts?: { nonce?: number; ts?: number; key?: Buffer }) => agentV1.CallAuth;
 }
 
@@ -40,6 +42,7 @@ interface HarnessOptions {
   stateDir?: string;
   /** The agent's and the bus's rate limit (events/s and burst); 1000 by default. */
   eventsPerSec?: number;
+  mayDeliver?: AgentServerOptions['mayDeliver'];
 }
 
 async function harness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -75,6 +78,7 @@ async function harness(opts: HarnessOptions = {}): Promise<Harness> {
     spec: { tier: 'low', allowModel: false, credentials: [] },
     services,
     ...(opts.gateAct === undefined ? {} : { gateAct: opts.gateAct }),
+    ...(opts.mayDeliver === undefined ? {} : { mayDeliver: opts.mayDeliver }),
     observe: (method, code) => {
       if (method === 'Act') {
         actCodes.push(code);
@@ -86,7 +90,8 @@ async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   await server.listen();
   onTestFinished(() => server.close());
   const key = randomBytes(32);
-  server.bind({ verifier: new CallVerifier(key), onReady: () => undefined, onHeartbeat: () => undefined });
+  const violations: EosError[] = [];
+  server.bind({ verifier: new CallVerifier(key), onReady: () => undefined, onHeartbeat: () => undefined, onViolation: (err) => violations.push(err) });
   const { eos } = loadAgentProto();
   const client = new eos.agent.v1.AgentService(`unix:${join(dir, 'agent.sock')}`, credentials.createInsecure());
   onTestFinished(() => client.close());
@@ -101,6 +106,7 @@ async function harness(opts: HarnessOptions = {}): Promise<Harness> {
     metrics,
     stateDir,
     actCodes,
+    violations,
     auth: (method, channel, body, opts = {}) => {
       const n = opts.nonce ?? ++nonce;
       const ts = opts.ts ?? Date.now();
@@ -175,13 +181,15 @@ describe('AgentServer call authentication', () => {
     const body = Buffer.from('{"n":1}');
     const genuine = { auth: h.auth('Emit', 'ok.out', body), channel: 'ok.out', priority: 'PRIORITY_NORMAL' as const, body };
     const forged = { auth: h.auth('Emit', 'ok.out', Buffer.from('{"n":2}')), channel: 'ok.out', priority: 'PRIORITY_NORMAL' as const, body };
-    session.write({ emits: { emits: [genuine, genuine, forged] } });
-    await expect.poll(() => acks.length).toBe(1);
-    const codes = acks[0]!.rejected.map((r) => [r.nonce, r.error?.code]);
-    expect(codes).toEqual([
-      [genuine.auth.nonce, 'EOS_UNAUTHENTICATED'],
-      [forged.auth.nonce, 'EOS_UNAUTHENTICATED'],
+    session.write({ emits: { emits: [genuine, forged] } });
+    session.write({ emits: { emits: [genuine] } });
+    await expect.poll(() => acks.length).toBe(2);
+    expect(acks.map((a) => a.rejected.map((r) => [r.nonce, r.error?.code]))).toEqual([
+      [[forged.auth.nonce, 'EOS_UNAUTHENTICATED']],
+      [[genuine.auth.nonce, 'EOS_UNAUTHENTICATED']],
     ]);
+    expect(h.counters.bad_mac).toBe(1);
+    expect(h.counters.replay).toBe(1);
     expect(h.bus.counters().published).toBe(1);
   });
 
@@ -323,22 +331,26 @@ describe('AgentServer acts on the session stream', () => {
     const g1 = actRequest(h, 'ok.out', { n: 1 });
     const forged = { ...actRequest(h, 'ok.out', { n: 2 }), body: Buffer.from(JSON.stringify({ payload: { n: 666 } })) };
     const g2 = actRequest(h, 'ok.out', { n: 3 });
-    s.session.write({ acts: { acts: [g1, forged, g1, g2] } });
-    await expect.poll(() => s.results.length).toBe(4);
+    s.session.write({ acts: { acts: [g1, forged, g2] } });
+    await expect.poll(() => s.results.length).toBe(3);
     expect(outcomes(s.results)).toEqual([
-      [g1.auth.nonce, 'EOS_UNAUTHENTICATED'],
       [g1.auth.nonce, 'OK'],
       [forged.auth.nonce, 'EOS_UNAUTHENTICATED'],
       [g2.auth.nonce, 'OK'],
     ]);
     expect(h.counters.bad_mac).toBe(1);
-    expect(h.counters.replay).toBe(1);
     expect(actRecords(h)).toHaveLength(2);
+    // g1 replayed in a later frame is refused on its own.
     const g3 = actRequest(h, 'ok.out', { n: 4 });
-    s.session.write({ acts: { acts: [g3] } });
+    s.session.write({ acts: { acts: [g1, g3] } });
     await expect.poll(() => s.results.length).toBe(5);
-    expect(outcomes(s.results.slice(4))).toEqual([[g3.auth.nonce, 'OK']]);
+    expect(outcomes(s.results.slice(3))).toEqual([
+      [g1.auth.nonce, 'EOS_UNAUTHENTICATED'],
+      [g3.auth.nonce, 'OK'],
+    ]);
+    expect(h.counters.replay).toBe(1);
     expect(actRecords(h)).toHaveLength(3);
+    expect(h.violations).toEqual([]);
   });
 
   it('refuses an undeclared channel per act with EOS_PERMISSION_DENIED, audits it, and records only the declared acts', async () => {
@@ -414,5 +426,166 @@ describe('AgentServer acts on the session stream', () => {
     await expect.poll(() => s.results.length).toBe(66);
     expect(outcomes(s.results.slice(64))).toEqual(again.map((a) => [a.auth.nonce, 'EOS_LEDGER_DEGRADED']));
     expect(h.bus.counters().published).toBe(0);
+  });
+});
+
+function emitRequest(h: Harness, channel: string, payload: unknown): agentV1.Emit & { auth: agentV1.CallAuth } {
+  const body = Buffer.from(JSON.stringify(payload));
+  return { auth: h.auth('Emit', channel, body), channel, priority: 'PRIORITY_NORMAL', body };
+}
+
+/** Resolves with the EosError the session ended with. */
+function sessionEnd(session: ReturnType<agentV1.AgentServiceClient['session']>): Promise<EosError> {
+  return new Promise((resolve) => {
+    session.on('error', (err: ServiceError) => resolve(fromServiceError(err)));
+    session.on('end', () => resolve(new EosError('EOS_INTERNAL', 'the session ended without an error status')));
+  });
+}
+
+describe('AgentServer against a hostile session (STRIDE D-7)', () => {
+  for (const kind of ['acts', 'emits'] as const) {
+    it(`ends the session with EOS_PROTOCOL_VIOLATION on a frame of 1,025 ${kind}: no entry is checked, recorded or delivered, the violation is audited once and its owner told`, async () => {
+      const h = await harness({ eventsPerSec: 10_000 });
+      await call(h.client, 'hello', { auth: h.auth('Hello', ''), protocolVersion: PROTOCOL_VERSION, pid: 1 });
+      const session = h.client.session();
+      onTestFinished(() => session.cancel());
+      const replies: agentV1.SessionResponse__Output[] = [];
+      session.on('data', (f: agentV1.SessionResponse__Output) => replies.push(f));
+      const ended = sessionEnd(session);
+      const n = MAX_SESSION_FRAME_ENTRIES + 1;
+      if (kind === 'acts') {
+        session.write({ acts: { acts: Array.from({ length: n }, (_, i) => actRequest(h, 'ok.out', { i })) } });
+      } else {
+        session.write({ emits: { emits: Array.from({ length: n }, (_, i) => emitRequest(h, 'ok.out', { i })) } });
+      }
+      await expect(ended).resolves.toMatchObject({ code: 'EOS_PROTOCOL_VIOLATION' });
+      expect(h.violations.map((v) => [v.code, v.details])).toEqual([['EOS_PROTOCOL_VIOLATION', { reason: 'too_many_entries', frame: kind, entries: n }]]);
+      expect(replies).toEqual([]);
+      expect(h.bus.counters().published).toBe(0);
+      expect(h.bus.counters().rateLimited).toBe(0);
+      expect(actRecords(h)).toHaveLength(0);
+      await expect
+        .poll(() => queryLedger(ledgerDirs(h.stateDir).audit, { kind: 'session.protocol_violation' }).map((r) => [r.agent, r.payload]), { timeout: 5_000 })
+        .toEqual([['a1', { reason: 'too_many_entries', frame: kind, entries: n }]]);
+      // The server itself goes on serving the agent's socket.
+      await expect(call(h.client, 'getState', { auth: h.auth('GetState', 'k'), key: 'k' })).resolves.toMatchObject({ found: false });
+    });
+  }
+
+  it('treats one nonce twice in an ActBatch as a protocol violation: the genuine act is not answered with the replay error, and neither is recorded', async () => {
+    const h = await harness();
+    const s = await openActSession(h);
+    const ended = sessionEnd(s.session);
+    const g1 = actRequest(h, 'ok.out', { n: 1 });
+    const g2 = actRequest(h, 'ok.out', { n: 2 });
+    s.session.write({ acts: { acts: [g1, g2, g1] } });
+    await expect(ended).resolves.toMatchObject({ code: 'EOS_PROTOCOL_VIOLATION' });
+    expect(h.violations.map((v) => v.details)).toEqual([{ reason: 'duplicate_nonce', frame: 'acts', entries: 3 }]);
+    expect(s.results).toEqual([]);
+    expect(h.counters.replay).toBe(0);
+    expect(actRecords(h)).toHaveLength(0);
+    expect(h.bus.counters().published).toBe(0);
+  });
+
+  it('stops reading a session whose replies are not drained, and reads on once the agent reads them', async () => {
+    const h = await harness();
+    await call(h.client, 'hello', { auth: h.auth('Hello', ''), protocolVersion: PROTOCOL_VERSION, pid: 1 });
+    const session = h.client.session();
+    onTestFinished(() => session.cancel());
+    let acks = 0;
+    session.on('data', (f: agentV1.SessionResponse__Output) => f.acks && acks++);
+    session.on('error', () => undefined);
+    // The hostile agent never reads: every frame it sends makes a reply of about 60 kB.
+    session.pause();
+    const FRAMES = 120;
+    for (let f = 0; f < FRAMES; f++) {
+      const emits = Array.from({ length: MAX_SESSION_FRAME_ENTRIES }, (_, i) => ({ ...emitRequest(h, 'ok.out', { f, i }), body: Buffer.from('"forged"') }));
+      session.write({ emits: { emits } });
+    }
+    const entriesRead = (): number => h.counters.bad_mac + h.bus.counters().rateLimited;
+    // Give the server time to read everything it would read.
+    let last = -1;
+    await expect.poll(() => {
+      const now = entriesRead();
+      const settled = now === last && now > 0;
+      last = now;
+      return settled;
+    }, { timeout: 10_000, interval: 300 }).toBe(true);
+    const framesRead = entriesRead() / MAX_SESSION_FRAME_ENTRIES;
+    expect(framesRead).toBeLessThan(FRAMES / 2);
+    expect(acks).toBe(0);
+    session.resume();
+    await expect.poll(() => acks, { timeout: 20_000 }).toBe(FRAMES);
+    expect(entriesRead()).toBe(FRAMES * MAX_SESSION_FRAME_ENTRIES);
+    expect(h.bus.counters().published).toBe(0);
+  });
+
+  it('refuses acts past the rate limit before computing their MAC; a refused act is never recorded or delivered', async () => {
+    const h = await harness({ eventsPerSec: 1 });
+    const s = await openActSession(h);
+    const forged = Array.from({ length: 64 }, (_, i) => ({ ...actRequest(h, 'ok.out', { i }), body: Buffer.from('{"payload":"forged"}') }));
+    s.session.write({ acts: { acts: forged } });
+    await expect.poll(() => s.results.length).toBe(64);
+    const codes = s.results.map((r) => r.error?.code);
+    // One token: the first act is verified (bad MAC); the other 63 are refused without a MAC computed.
+    expect(codes.filter((c) => c === 'EOS_UNAUTHENTICATED')).toHaveLength(1);
+    expect(codes.filter((c) => c === 'EOS_RATE_LIMITED')).toHaveLength(63);
+    expect(h.counters.bad_mac).toBe(1);
+    const genuine = actRequest(h, 'ok.out', { n: 'genuine' });
+    s.session.write({ acts: { acts: [genuine] } });
+    await expect.poll(() => s.results.length).toBe(65);
+    expect(s.results[64]).toMatchObject({ nonce: genuine.auth.nonce, error: { code: 'EOS_RATE_LIMITED' } });
+    expect(actRecords(h)).toHaveLength(0);
+    expect(h.bus.counters().published).toBe(0);
+  });
+
+  it('withholds an act whose record became durable after the emergency stop engaged, and answers it with EOS_ESTOP_ACTIVE', async () => {
+    let engaged = false;
+    let engageDuringNextRecord = false;
+    const h = await harness({
+      mayDeliver: () => {
+        if (engaged) {
+          throw new EosError('EOS_ESTOP_ACTIVE', 'emergency stop is engaged');
+        }
+        // Passed the check before recording; the stop engages while the record is being made durable.
+        engaged = engageDuringNextRecord;
+      },
+    });
+    h.bus.registerAgent('b1', { publish: new Set(), subscribe: new Set(['ok.out']) }, { eventsPerSec: 10, burst: 10 });
+    const delivered: string[] = [];
+    h.bus.attach('b1', {
+      write: (events) => {
+        delivered.push(...events.map((e) => e.id));
+        return true;
+      },
+    });
+    h.bus.subscribe('b1', 'ok.out');
+    const s = await openActSession(h);
+    const before = actRequest(h, 'ok.out', { n: 0 });
+    s.session.write({ acts: { acts: [before] } });
+    await expect.poll(() => delivered.length).toBe(1);
+
+    engageDuringNextRecord = true;
+    const raced = actRequest(h, 'ok.out', { n: 1 });
+    s.session.write({ acts: { acts: [raced] } });
+    await expect.poll(() => s.results.length).toBe(2);
+    expect(s.results[1]).toMatchObject({ nonce: raced.auth.nonce, error: { code: 'EOS_ESTOP_ACTIVE' } });
+    const records = actRecords(h);
+    expect(records).toHaveLength(2);
+    const racedEventId = (records[1]!.payload as { eventId: string }).eventId;
+    await expect
+      .poll(() => queryLedger(ledgerDirs(h.stateDir).audit, { kind: 'agent.act_withheld' }).map((r) => r.payload), { timeout: 5_000 })
+      .toEqual([{ channel: 'ok.out', eventId: racedEventId, ledgerSeq: records[1]!.seq, code: 'EOS_ESTOP_ACTIVE' }]);
+
+    // Acts made while the stop is engaged are refused before they are recorded.
+    const after = actRequest(h, 'ok.out', { n: 2 });
+    s.session.write({ acts: { acts: [after] } });
+    await expect.poll(() => s.results.length).toBe(3);
+    expect(s.results[2]).toMatchObject({ nonce: after.auth.nonce, error: { code: 'EOS_ESTOP_ACTIVE' } });
+    expect(actRecords(h)).toHaveLength(2);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(delivered).toHaveLength(1);
+    expect(delivered).not.toContain(racedEventId);
+    expect(h.bus.counters().published).toBe(1);
   });
 });

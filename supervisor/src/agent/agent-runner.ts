@@ -322,6 +322,12 @@ export class AgentRunner {
       onHeartbeat: () => {
         this.#lastHeartbeatMs = this.#now();
       },
+      // A process that breaks the session protocol is misbehaving: killed like a hung one, and
+      // its restart policy (backoff, crash-loop limit, HIGH-tier quarantine) decides what follows.
+      onViolation: (err) => {
+        this.#o.log.error({ code: err.code, reason: err.details?.reason }, 'agent broke the session protocol; killing');
+        this.#kill('SIGKILL');
+      },
     });
     let launch: AgentLaunch;
     let child: ChildProcess;

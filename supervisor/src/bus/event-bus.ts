@@ -188,8 +188,8 @@ export class EventBus {
    * @throws EosError `EOS_PERMISSION_DENIED` (undeclared channel), `EOS_INVALID_ARGUMENT` (payload
    *   too large), `EOS_RATE_LIMITED` (agent or global limit).
    */
-  publish(agentId: string, channel: string, priority: PriorityLevel, body: Buffer): BusEvent {
-    const event = this.prepare(agentId, channel, priority, body);
+  publish(agentId: string, channel: string, priority: PriorityLevel, body: Buffer, admitted = false): BusEvent {
+    const event = this.prepare(agentId, channel, priority, body, admitted);
     this.dispatch(event);
     return event;
   }
@@ -197,9 +197,10 @@ export class EventBus {
   /**
    * Runs every check of {@link publish} and takes the rate-limit token, but delivers nothing yet:
    * for actions that must be recorded durably before anyone can act on them.
+   * @param admitted the token was already taken by {@link admit}; none is taken here.
    * @throws EosError as {@link publish}.
    */
-  prepare(agentId: string, channel: string, priority: PriorityLevel, body: Buffer): BusEvent {
+  prepare(agentId: string, channel: string, priority: PriorityLevel, body: Buffer, admitted = false): BusEvent {
     const agent = this.#requireAgent(agentId);
     if (!agent.acl.publish.has(channel)) {
       agent.counters.aclDenied++;
@@ -211,6 +212,31 @@ export class EventBus {
     if (body.length > this.#opts.maxPayloadBytes) {
       throw new EosError('EOS_INVALID_ARGUMENT', `payload is ${body.length} bytes; the limit is ${this.#opts.maxPayloadBytes}`);
     }
+    if (!admitted) {
+      this.#takeToken(agentId, agent);
+    }
+    return {
+      id: this.#idPrefix + (++this.#nextId).toString(36),
+      channel,
+      source: agentId,
+      priority,
+      timestampMs: this.#now(),
+      body,
+    };
+  }
+
+  /**
+   * Takes the rate-limit token of one publish before anything else is checked, for callers whose
+   * other checks cost more than the refusal (the session's per-entry MAC): whatever the entry's
+   * fate, it has cost the agent a token. Pass `admitted` to {@link publish} or {@link prepare}
+   * afterwards so that no second token is taken.
+   * @throws EosError `EOS_RATE_LIMITED` (agent or global limit).
+   */
+  admit(agentId: string): void {
+    this.#takeToken(agentId, this.#requireAgent(agentId));
+  }
+
+  #takeToken(agentId: string, agent: AgentEntry): void {
     if (!agent.bucket.take()) {
       agent.counters.rateLimited++;
       this.#totals.rateLimited++;
@@ -222,14 +248,6 @@ export class EventBus {
       this.#totals.rateLimited++;
       throw new EosError('EOS_RATE_LIMITED', 'the daemon-wide publish rate limit is exceeded', { details: { scope: 'global' } });
     }
-    return {
-      id: this.#idPrefix + (++this.#nextId).toString(36),
-      channel,
-      source: agentId,
-      priority,
-      timestampMs: this.#now(),
-      body,
-    };
   }
 
   /** Queues a prepared event for every subscriber of its channel (subscribe ACL re-checked). */

@@ -5,6 +5,7 @@ import {
   EosError,
   isEosError,
   loadAgentProto,
+  toServiceError,
   PROTOCOL_VERSION,
   type AgentManifest,
   type Capability,
@@ -28,7 +29,17 @@ interface SessionContext {
   readonly call: SessionStream;
   actResults: agentV1.ActResult[];
   flushScheduled: boolean;
+  /** Reading is paused until the stream drains: a write returned false (back-pressure). */
+  paused: boolean;
+  /** The agent broke the protocol on this session: nothing more it sends is read. */
+  violated: boolean;
 }
+
+/**
+ * Emits or acts per Session frame. More is a protocol violation that ends the session: agent-host
+ * sends at most 256, and the cap bounds the work one frame can cost the supervisor (STRIDE D-7).
+ */
+export const MAX_SESSION_FRAME_ENTRIES = 1024;
 
 /** Act results per ActResults frame; a result is about 60 bytes on the wire. */
 const MAX_ACT_RESULTS_PER_FRAME = 1024;
@@ -49,6 +60,11 @@ export interface ProcessBinding {
   /** The process finished onStart. */
   onReady(): void;
   onHeartbeat(health: unknown): void;
+  /**
+   * The process broke the session protocol (`EOS_PROTOCOL_VIOLATION`); its session has been ended
+   * and the violation audited. The owner treats the process as misbehaving (agent-runner kills it).
+   */
+  onViolation?(err: EosError): void;
   helloDone: boolean;
   session: SessionStream | undefined;
   subscription: SubscriberHandle | undefined;
@@ -76,6 +92,11 @@ export interface AgentServerOptions {
    * its challenge.
    */
   gateAct?: (channel: string, payloadSha256: string) => 'approved' | Promise<'approved' | 'denied'>;
+  /**
+   * Throws (`EOS_ESTOP_ACTIVE`) while no act may be delivered: checked before an act is recorded
+   * and again once its record is durable, right before delivery.
+   */
+  mayDeliver?: () => void;
   /** Records every unary call and every act (metrics). */
   observe?: RpcObserver;
   /** Logger with `agentId`; agent log frames are re-emitted through `agentLog`. */
@@ -225,14 +246,22 @@ export class AgentServer {
       return;
     }
     b.session = call;
-    const ctx: SessionContext = { b, call, actResults: [], flushScheduled: false };
+    const ctx: SessionContext = { b, call, actResults: [], flushScheduled: false, paused: false, violated: false };
     const agentId = this.#o.agentId;
     b.subscription = this.#o.bus.attach(agentId, {
-      write: (events) => call.write({ events: { events: events.map(toWireEvent) } }),
+      write: (events) => this.#send(ctx, { events: { events: events.map(toWireEvent) } }),
     });
-    call.on('drain', () => b.subscription?.drained());
+    call.on('drain', () => {
+      if (ctx.paused) {
+        ctx.paused = false;
+        if (!ctx.violated) {
+          call.resume();
+        }
+      }
+      b.subscription?.drained();
+    });
     call.on('data', (frame: agentV1.SessionRequest__Output) => {
-      if (this.#binding !== b) {
+      if (this.#binding !== b || ctx.violated) {
         return;
       }
       try {
@@ -257,15 +286,79 @@ export class AgentServer {
     });
   }
 
+  /**
+   * Writes a reply to the agent. When the stream's buffer is full (`write()` returned false), stops
+   * reading the agent's frames until it drains: an agent that does not read its replies cannot
+   * make the supervisor buffer more of them.
+   */
+  #send(ctx: SessionContext, frame: agentV1.SessionResponse): boolean {
+    const ok = ctx.call.write(frame);
+    if (!ok && !ctx.paused) {
+      ctx.paused = true;
+      ctx.call.pause();
+    }
+    return ok;
+  }
+
+  /**
+   * Checks the shape of an EmitBatch or ActBatch before any entry is verified: at most
+   * {@link MAX_SESSION_FRAME_ENTRIES} entries, and no nonce twice (results are keyed by nonce, so a
+   * repeated one would answer the agent's genuine call with the replay's error). False after a
+   * violation, which has then ended the session.
+   */
+  #frameAcceptable(ctx: SessionContext, kind: 'emits' | 'acts', entries: readonly { auth?: agentV1.CallAuth__Output | null }[]): boolean {
+    if (entries.length > MAX_SESSION_FRAME_ENTRIES) {
+      this.#violation(ctx, kind, entries.length, 'too_many_entries', `a Session frame carries ${entries.length} ${kind}; the limit is ${MAX_SESSION_FRAME_ENTRIES}`);
+      return false;
+    }
+    const seen = new Set<number>();
+    for (const e of entries) {
+      const nonce = e.auth?.nonce ?? 0;
+      if (nonce === 0) {
+        continue; // no CallAuth: refused on its own as EOS_UNAUTHENTICATED
+      }
+      if (seen.has(nonce)) {
+        this.#violation(ctx, kind, entries.length, 'duplicate_nonce', `a Session frame carries nonce ${nonce} twice`);
+        return false;
+      }
+      seen.add(nonce);
+    }
+    return true;
+  }
+
+  /** Ends the session with `EOS_PROTOCOL_VIOLATION`, audits it once, and tells the binding's owner. */
+  #violation(ctx: SessionContext, kind: string, entries: number, reason: 'too_many_entries' | 'duplicate_nonce', message: string): void {
+    ctx.violated = true;
+    ctx.call.pause();
+    const err = new EosError('EOS_PROTOCOL_VIOLATION', message, { details: { reason, frame: kind, entries } });
+    this.#o.log.error({ code: err.code, reason, frame: kind, entries }, 'session protocol violation; ending the session');
+    void this.#o.services.audit('session.protocol_violation', this.#o.agentId, { reason, frame: kind, entries });
+    if (ctx.b.session === ctx.call) {
+      ctx.b.subscription?.detach();
+      ctx.b.subscription = undefined;
+    }
+    // grpc-js ends a server stream with a status when 'error' is emitted on it.
+    ctx.call.emit('error', toServiceError(err));
+    ctx.b.onViolation?.(err);
+  }
+
   #onFrame(ctx: SessionContext, frame: agentV1.SessionRequest__Output): void {
-    const { b, call } = ctx;
+    const { b } = ctx;
     switch (frame.frame) {
-      case 'emits':
-        this.#onEmits(b, call, frame.emits?.emits ?? []);
+      case 'emits': {
+        const emits = frame.emits?.emits ?? [];
+        if (this.#frameAcceptable(ctx, 'emits', emits)) {
+          this.#onEmits(ctx, emits);
+        }
         break;
-      case 'acts':
-        this.#onActs(ctx, frame.acts?.acts ?? []);
+      }
+      case 'acts': {
+        const acts = frame.acts?.acts ?? [];
+        if (this.#frameAcceptable(ctx, 'acts', acts)) {
+          this.#onActs(ctx, acts);
+        }
         break;
+      }
       case 'subscribe': {
         const s = frame.subscribe;
         if (s === null || s === undefined) {
@@ -282,7 +375,7 @@ export class AgentServer {
             this.#aclDenied('subscribe', s.channel);
           }
         }
-        call.write({ subscribed: { nonce: s.auth?.nonce ?? 0, error } });
+        this.#send(ctx, { subscribed: { nonce: s.auth?.nonce ?? 0, error } });
         break;
       }
       case 'log': {
@@ -315,15 +408,17 @@ export class AgentServer {
     }
   }
 
-  #onEmits(b: ProcessBinding, call: SessionStream, emits: agentV1.Emit__Output[]): void {
+  #onEmits(ctx: SessionContext, emits: agentV1.Emit__Output[]): void {
     const rejected: agentV1.EmitRejection[] = [];
     let through = 0;
     for (const e of emits) {
       const nonce = e.auth?.nonce ?? 0;
       through = Math.max(through, nonce);
       try {
+        // The token first: an agent past its rate limit is refused without a MAC computed.
+        this.#o.bus.admit(this.#o.agentId);
         this.#verify('Emit', e.channel, e.auth, e.body);
-        this.#o.bus.publish(this.#o.agentId, e.channel, PRIORITY_LEVEL[e.priority] ?? 1, e.body);
+        this.#o.bus.publish(this.#o.agentId, e.channel, PRIORITY_LEVEL[e.priority] ?? 1, e.body, true);
       } catch (err) {
         rejected.push({ nonce, error: errorInfo(err) });
         if (isEosError(err, 'EOS_PERMISSION_DENIED')) {
@@ -333,8 +428,8 @@ export class AgentServer {
         }
       }
     }
-    if (this.#binding === b) {
-      call.write({ acks: { throughNonce: through, rejected } });
+    if (this.#binding === ctx.b) {
+      this.#send(ctx, { acks: { throughNonce: through, rejected } });
     }
   }
 
@@ -387,24 +482,28 @@ export class AgentServer {
         return;
       }
       for (let i = 0; i < results.length; i += MAX_ACT_RESULTS_PER_FRAME) {
-        ctx.call.write({ actResults: { results: results.slice(i, i + MAX_ACT_RESULTS_PER_FRAME) } });
+        this.#send(ctx, { actResults: { results: results.slice(i, i + MAX_ACT_RESULTS_PER_FRAME) } });
       }
     });
   }
 
   /**
-   * The one implementation of `act()`: CallAuth, ACL and rate limit (`bus.prepare`), the approval
-   * gate, then the durable decision record, then delivery. Throws synchronously for the checks
-   * that need no waiting; an ungated act has its record appended before this returns.
+   * The one implementation of `act()`: rate limit (`bus.admit`), CallAuth, ACL (`bus.prepare`), the
+   * approval gate, the emergency stop (`mayDeliver`), then the durable decision record, the
+   * emergency stop again, then delivery. Throws synchronously for the checks that need no
+   * waiting; an ungated act has its record appended before this returns.
    */
   #act(b: ProcessBinding, req: agentV1.ActRequest__Output): Promise<{ eventId: string; ledgerSeq: number }> {
+    // The token first: an agent past its rate limit is refused without a MAC computed. A refused
+    // act is answered and nothing else: never recorded, never delivered.
+    this.#o.bus.admit(this.#o.agentId);
     this.#verify('Act', req.channel, req.auth, req.body);
     this.#requireHello(b, 'Act');
     const parsed = parseJsonBody<{ payload?: unknown; reason?: unknown }>(req.body, 'action body');
     const body = Buffer.from(JSON.stringify(parsed.payload ?? null));
     let event: BusEvent;
     try {
-      event = this.#o.bus.prepare(this.#o.agentId, req.channel, PRIORITY_LEVEL[req.priority] ?? 1, body);
+      event = this.#o.bus.prepare(this.#o.agentId, req.channel, PRIORITY_LEVEL[req.priority] ?? 1, body, true);
     } catch (err) {
       if (isEosError(err, 'EOS_PERMISSION_DENIED')) {
         this.#aclDenied('act', req.channel);
@@ -413,7 +512,10 @@ export class AgentServer {
     }
     const payloadSha256 = hash('sha256', body, 'hex');
     const reason = typeof parsed.reason === 'string' ? parsed.reason.slice(0, 1000) : undefined;
-    const record = (): Promise<{ eventId: string; ledgerSeq: number }> => this.#recordAct(req, event, payloadSha256, reason);
+    const record = (): Promise<{ eventId: string; ledgerSeq: number }> => {
+      this.#o.mayDeliver?.();
+      return this.#recordAct(req, event, payloadSha256, reason);
+    };
     const gate = this.#o.gateAct?.(req.channel, payloadSha256) ?? 'approved';
     if (gate === 'approved') {
       return record();
@@ -439,6 +541,16 @@ export class AgentServer {
       payloadSha256,
       ...(reason === undefined ? {} : { reasonSha256: hash('sha256', reason, 'hex') }),
     });
+    try {
+      // An emergency stop engaged while the record was being made durable: the act stays recorded
+      // (it was decided), is marked withheld, and is never delivered.
+      this.#o.mayDeliver?.();
+    } catch (err) {
+      const code = isEosError(err) ? err.code : 'EOS_INTERNAL';
+      this.#o.log.warn({ channel: req.channel, eventId: event.id, ledgerSeq: rec.seq, code }, 'recorded act withheld from delivery');
+      void this.#o.services.audit('agent.act_withheld', this.#o.agentId, { channel: req.channel, eventId: event.id, ledgerSeq: rec.seq, code });
+      throw err;
+    }
     this.#o.bus.dispatch(event);
     this.#o.log.debug({ channel: req.channel, eventId: event.id, payloadSha256, ledgerSeq: rec.seq }, 'agent act');
     return { eventId: event.id, ledgerSeq: rec.seq };
