@@ -33,7 +33,7 @@ export async function run(opts) {
     cpuUsPerEvent: eosd.cpuUsPerEvent,
     notes: [
       `burst of ${opts.count} events, ${opts.repeats} rounds after ${warmupRounds} warm-up`,
-      `CPU µs per event (whole run incl. warm-up, /proc): daemon ${eosd.cpuUsPerEvent.daemon.toFixed(1)}, sender ${eosd.cpuUsPerEvent.sender.toFixed(1)}, receiver ${eosd.cpuUsPerEvent.receiver.toFixed(1)}`,
+      `CPU µs per event (/proc, from both agents ready to the results, warm-up included): daemon ${eosd.cpuUsPerEvent.daemon.toFixed(1)}, sender ${eosd.cpuUsPerEvent.sender.toFixed(1)}, receiver ${eosd.cpuUsPerEvent.receiver.toFixed(1)}`,
       `sender's synchronous emit loop ${Math.round(summary(eosd.loopMs).median)} ms; first event at B after ${Math.round(summary(eosd.firstMs).median)} ms`,
     ],
   };

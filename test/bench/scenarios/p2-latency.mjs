@@ -41,7 +41,7 @@ export async function run(opts) {
     cpuUsPerEvent: { daemon: cpuMedian('daemon'), sender: cpuMedian('sender'), receiver: cpuMedian('receiver') },
     notes: [
       `${opts.pings} pings per run after ${params.warmupPings} warm-up, ${n} runs each`,
-      `CPU µs per ping (median over runs, /proc, whole run): daemon ${cpuMedian('daemon').toFixed(1)}, sender ${cpuMedian('sender').toFixed(1)}, receiver ${cpuMedian('receiver').toFixed(1)}`,
+      `CPU µs per ping (median over runs, /proc, from both agents ready to the results): daemon ${cpuMedian('daemon').toFixed(1)}, sender ${cpuMedian('sender').toFixed(1)}, receiver ${cpuMedian('receiver').toFixed(1)}`,
     ],
   };
 }

@@ -83,18 +83,19 @@ export async function runEosd(params, { rateLimit, daemonEnv = {}, daemonNodeArg
       },
       { extraEnv: daemonEnv, nodeArgs: daemonNodeArgs },
     );
-    // CPU of each process from the receiver's start to the results (the sender's own start-up included,
-    // about 0.1 s; divided by every event of the run, warm-up included).
+    // CPU of each process from the moment both agents are ready (start-up excluded; the run starts
+    // then, so its first milliseconds may be missed) to the results, divided by every event of the
+    // run, warm-up included.
     const receiverPid = (await daemon.client.startAgent('bench-receiver')).pid;
-    const daemonPid = daemon.proc.child.pid;
-    const cpu0 = { daemon: await cpuUs(daemonPid), receiver: await cpuUs(receiverPid, true) };
     const senderPid = (await daemon.client.startAgent('bench-sender')).pid;
+    const daemonPid = daemon.proc.child.pid;
+    const cpu0 = { daemon: await cpuUs(daemonPid), sender: await cpuUs(senderPid, true), receiver: await cpuUs(receiverPid, true) };
     const timeoutMs = 60_000 + params.rounds * 60_000;
     await daemon.proc.waitFor((l) => l.msg === 'bench latency' || l.msg === 'bench control emit failed', timeoutMs, 'eosd bench results');
     const events = params.count * params.rounds + params.pings + params.warmupPings;
     const cpuUsPerEvent = {
       daemon: ((await cpuUs(daemonPid)) - cpu0.daemon) / events,
-      sender: (await cpuUs(senderPid, true)) / events,
+      sender: ((await cpuUs(senderPid, true)) - cpu0.sender) / events,
       receiver: ((await cpuUs(receiverPid, true)) - cpu0.receiver) / events,
     };
     const failed = daemon.proc.lines.find((l) => l.msg === 'bench control emit failed' || l.msg === 'bench emits refused');
