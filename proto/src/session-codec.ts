@@ -41,6 +41,9 @@ interface MessageSpec {
   readonly oneof: string | undefined;
   /** A hand-written reader for the hot messages (emits, events, their auth); else the table decides. */
   read: ((end: number) => object) | undefined;
+  /** Hand-written measuring and writing passes for the same messages (same lengths pushed and taken). */
+  size: ((o: Record<string, unknown>) => number) | undefined;
+  put: ((o: Record<string, unknown>) => void) | undefined;
 }
 
 /** The enum `eos.agent.v1.Priority`, by number. */
@@ -70,7 +73,7 @@ function message(name: string, fields: FieldSpec[], oneof?: string): MessageSpec
   for (const f of fields) {
     byNo[f.no] = f;
   }
-  return { name, fields, byNo, oneof, read: undefined };
+  return { name, fields, byNo, oneof, read: undefined, size: undefined, put: undefined };
 }
 
 const CALL_AUTH = message('CallAuth', [field(1, 'nonce', 'uint64'), field(2, 'timestampMs', 'int64'), field(3, 'mac', 'bytes')]);
@@ -274,7 +277,8 @@ function measure(spec: MessageSpec, obj: object): number {
       for (const item of v as unknown[]) {
         const at = lens.length;
         lens.push(0);
-        const n = measure(type, checkObject(item, spec, f.name));
+        const o = checkObject(item, spec, f.name) as Record<string, unknown>;
+        const n = type.size === undefined ? measure(type, o) : type.size(o);
         lens[at] = n;
         size += 1 + varint32Size(n) + n;
       }
@@ -284,14 +288,16 @@ function measure(spec: MessageSpec, obj: object): number {
       case 'message': {
         const at = lens.length;
         lens.push(0);
-        const n = measure(f.type as MessageSpec, checkObject(v, spec, f.name));
+        const type = f.type as MessageSpec;
+        const sub = checkObject(v, spec, f.name) as Record<string, unknown>;
+        const n = type.size === undefined ? measure(type, sub) : type.size(sub);
         lens[at] = n;
         size += 1 + varint32Size(n) + n;
         break;
       }
       case 'string': {
         const s = typeof v === 'string' ? v : String(v);
-        const n = Buffer.byteLength(s, 'utf8');
+        const n = utf8Length(s);
         lens.push(n);
         size += 1 + varint32Size(n) + n;
         break;
@@ -382,7 +388,11 @@ function write(spec: MessageSpec, obj: object): void {
       for (const item of v as object[]) {
         out[pos++] = f.tag;
         writeVarint32(lens[lensAt++] as number);
-        write(type, item);
+        if (type.put === undefined) {
+          write(type, item);
+        } else {
+          type.put(item as Record<string, unknown>);
+        }
       }
       continue;
     }
@@ -390,7 +400,7 @@ function write(spec: MessageSpec, obj: object): void {
       case 'message':
         out[pos++] = f.tag;
         writeVarint32(lens[lensAt++] as number);
-        write(f.type as MessageSpec, v as object);
+        putMessage(f.type as MessageSpec, v as Record<string, unknown>);
         break;
       case 'string':
         out[pos++] = f.tag;
@@ -427,6 +437,193 @@ function write(spec: MessageSpec, obj: object): void {
     }
   }
 }
+
+function putMessage(type: MessageSpec, v: Record<string, unknown>): void {
+  if (type.put === undefined) {
+    write(type, v);
+  } else {
+    type.put(v);
+  }
+}
+
+/** UTF-8 length; short ASCII strings (channels, ids) without the native call. */
+function utf8Length(s: string): number {
+  const n = s.length;
+  if (n < 64) {
+    let i = 0;
+    while (i < n && s.charCodeAt(i) < 0x80) {
+      i++;
+    }
+    if (i === n) {
+      return n;
+    }
+  }
+  return Buffer.byteLength(s, 'utf8');
+}
+
+// Hand-written passes for the messages every event passes through (CallAuth, Emit/ActRequest,
+// Event): the rules of measure/write above, without the field loop and keyed property loads.
+
+function sizeString(v: unknown): number {
+  const n = utf8Length(typeof v === 'string' ? v : String(v));
+  lens.push(n);
+  return 1 + varint32Size(n) + n;
+}
+
+function putString(tag: number, v: unknown): void {
+  out[pos++] = tag;
+  writeString(typeof v === 'string' ? v : String(v), lens[lensAt++] as number);
+}
+
+function sizeBytes(v: unknown): number {
+  const b = bytesOf(v);
+  return b === undefined ? 0 : 1 + varint32Size(b.length) + b.length;
+}
+
+function putBytes(tag: number, v: unknown): void {
+  const b = bytesOf(v);
+  if (b !== undefined) {
+    out[pos++] = tag;
+    writeBytes(b);
+  }
+}
+
+function size64(v: unknown, unsigned: boolean): number {
+  return bits64(v, unsigned) ? 1 + varint64Size(lo64, hi64) : 0;
+}
+
+function put64(tag: number, v: unknown, unsigned: boolean): void {
+  if (bits64(v, unsigned)) {
+    out[pos++] = tag;
+    writeVarint64(lo64, hi64);
+  }
+}
+
+function sizeEnum(v: unknown): number {
+  const n = enumNumber(v);
+  if (n === undefined) {
+    return 0;
+  }
+  enumBits(n);
+  return 1 + varint64Size(lo64, hi64);
+}
+
+function putEnum(tag: number, v: unknown): void {
+  const n = enumNumber(v);
+  if (n !== undefined) {
+    enumBits(n);
+    out[pos++] = tag;
+    writeVarint64(lo64, hi64);
+  }
+}
+
+function isSet(v: unknown): boolean {
+  return v !== undefined && v !== null;
+}
+
+function sizeCallAuth(a: Record<string, unknown>): number {
+  const { nonce, timestampMs, mac } = a;
+  return (!isSet(nonce) ? 0 : size64(nonce, true)) + (!isSet(timestampMs) ? 0 : size64(timestampMs, false)) + (!isSet(mac) ? 0 : sizeBytes(mac));
+}
+
+function putCallAuth(a: Record<string, unknown>): void {
+  const { nonce, timestampMs, mac } = a;
+  if (isSet(nonce)) {
+    put64((1 << 3) | 0, nonce, true);
+  }
+  if (isSet(timestampMs)) {
+    put64((2 << 3) | 0, timestampMs, false);
+  }
+  if (isSet(mac)) {
+    putBytes((3 << 3) | 2, mac);
+  }
+}
+
+/** Emit and ActRequest: auth = 1, channel = 2, priority = 3, body = 4. */
+function sizeEmitLike(spec: MessageSpec): (e: Record<string, unknown>) => number {
+  return (e) => {
+    const { auth, channel, priority, body } = e;
+    let size = 0;
+    if (isSet(auth)) {
+      const at = lens.length;
+      lens.push(0);
+      const n = sizeCallAuth(checkObject(auth, spec, 'auth') as Record<string, unknown>);
+      lens[at] = n;
+      size += 1 + varint32Size(n) + n;
+    }
+    if (isSet(channel)) {
+      size += sizeString(channel);
+    }
+    if (isSet(priority)) {
+      size += sizeEnum(priority);
+    }
+    if (isSet(body)) {
+      size += sizeBytes(body);
+    }
+    return size;
+  };
+}
+
+function putEmitLike(e: Record<string, unknown>): void {
+  const { auth, channel, priority, body } = e;
+  if (isSet(auth)) {
+    out[pos++] = (1 << 3) | 2;
+    writeVarint32(lens[lensAt++] as number);
+    putCallAuth(auth as Record<string, unknown>);
+  }
+  if (isSet(channel)) {
+    putString((2 << 3) | 2, channel);
+  }
+  if (isSet(priority)) {
+    putEnum((3 << 3) | 0, priority);
+  }
+  if (isSet(body)) {
+    putBytes((4 << 3) | 2, body);
+  }
+}
+
+function sizeEvent(e: Record<string, unknown>): number {
+  const { id, channel, source, priority, timestampMs, body } = e;
+  return (
+    (!isSet(id) ? 0 : sizeString(id)) +
+    (!isSet(channel) ? 0 : sizeString(channel)) +
+    (!isSet(source) ? 0 : sizeString(source)) +
+    (!isSet(priority) ? 0 : sizeEnum(priority)) +
+    (!isSet(timestampMs) ? 0 : size64(timestampMs, false)) +
+    (!isSet(body) ? 0 : sizeBytes(body))
+  );
+}
+
+function putEvent(e: Record<string, unknown>): void {
+  const { id, channel, source, priority, timestampMs, body } = e;
+  if (isSet(id)) {
+    putString((1 << 3) | 2, id);
+  }
+  if (isSet(channel)) {
+    putString((2 << 3) | 2, channel);
+  }
+  if (isSet(source)) {
+    putString((3 << 3) | 2, source);
+  }
+  if (isSet(priority)) {
+    putEnum((4 << 3) | 0, priority);
+  }
+  if (isSet(timestampMs)) {
+    put64((5 << 3) | 0, timestampMs, false);
+  }
+  if (isSet(body)) {
+    putBytes((6 << 3) | 2, body);
+  }
+}
+
+CALL_AUTH.size = sizeCallAuth;
+CALL_AUTH.put = putCallAuth;
+EMIT.size = sizeEmitLike(EMIT);
+EMIT.put = putEmitLike;
+ACT_REQUEST.size = sizeEmitLike(ACT_REQUEST);
+ACT_REQUEST.put = putEmitLike;
+EVENT.size = sizeEvent;
+EVENT.put = putEvent;
 
 function encode(spec: MessageSpec, value: object): Buffer {
   if (Array.isArray(value)) {
