@@ -1031,3 +1031,44 @@ export const SESSION_CODECS: ReadonlyMap<string, { serialize: (value: object) =>
   ['eos.agent.v1.SessionRequest', { serialize: encodeSessionRequest, deserialize: decodeSessionRequest }],
   ['eos.agent.v1.SessionResponse', { serialize: encodeSessionResponse, deserialize: decodeSessionResponse }],
 ]);
+
+/** One field of the tables above, as `sessionCodecSchema` lists it. */
+export interface SessionCodecField {
+  no: number;
+  name: string;
+  kind: Kind;
+  repeated: boolean;
+  oneof: boolean;
+  /** Message type name, for kind 'message'. */
+  type?: string;
+}
+
+/**
+ * The field tables of every message the codec handles, by message name, and the enum names it
+ * maps: for the test that checks them against the `agent.proto` descriptor, so a change to the
+ * proto cannot leave the codec behind unnoticed.
+ */
+export function sessionCodecSchema(): { messages: Record<string, SessionCodecField[]>; priorityNames: readonly string[] } {
+  const messages: Record<string, SessionCodecField[]> = {};
+  const visit = (spec: MessageSpec): void => {
+    if (messages[spec.name] !== undefined) {
+      return;
+    }
+    messages[spec.name] = spec.fields.map((f) => ({
+      no: f.no,
+      name: f.name,
+      kind: f.kind,
+      repeated: f.repeated,
+      oneof: f.oneof,
+      ...(f.type === undefined ? {} : { type: f.type.name }),
+    }));
+    for (const f of spec.fields) {
+      if (f.type !== undefined) {
+        visit(f.type);
+      }
+    }
+  };
+  visit(SESSION_REQUEST);
+  visit(SESSION_RESPONSE);
+  return { messages, priorityNames: PRIORITY_NAMES };
+}

@@ -1,7 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { agentMessageType, agentPackageDefinition, genericDeserializer, genericSerializer } from '../src/load.js';
-import { decodeSessionRequest, decodeSessionResponse, encodeSessionRequest, encodeSessionResponse } from '../src/session-codec.js';
+import protobuf from 'protobufjs';
+import {
+  decodeSessionRequest,
+  decodeSessionResponse,
+  encodeSessionRequest,
+  encodeSessionResponse,
+  sessionCodecSchema,
+  type SessionCodecField,
+} from '../src/session-codec.js';
 
 const reqType = agentMessageType('SessionRequest');
 const resType = agentMessageType('SessionResponse');
@@ -124,7 +132,52 @@ function check(value: object, enc: (v: object) => Buffer, dec: (b: Buffer) => ob
   expect(dec(expectedBytes)).toStrictEqual(genDec(expectedBytes));
 }
 
+/** The codec's view of a field, derived from the protobufjs reflection of agent.proto. */
+function fieldFromDescriptor(f: protobuf.Field): SessionCodecField {
+  f.resolve();
+  const scalar: Record<string, SessionCodecField['kind']> = { string: 'string', bytes: 'bytes', uint64: 'uint64', int64: 'int64', uint32: 'uint32' };
+  const kind = f.resolvedType instanceof protobuf.Type ? 'message' : f.resolvedType instanceof protobuf.Enum ? 'enum' : scalar[f.type];
+  if (kind === undefined) {
+    throw new Error(`field ${f.fullName} has type ${f.type}, which the session codec does not handle`);
+  }
+  return {
+    no: f.id,
+    name: f.name,
+    kind,
+    repeated: f.repeated,
+    oneof: f.partOf !== null && f.partOf !== undefined,
+    ...(kind === 'message' ? { type: (f.resolvedType as protobuf.Type).name } : {}),
+  };
+}
+
 describe('session codec', () => {
+  it('has the field tables of agent.proto: every message reachable from SessionRequest and SessionResponse, and the Priority enum', () => {
+    const expected: Record<string, SessionCodecField[]> = {};
+    let priority: protobuf.Enum | undefined;
+    const visit = (type: protobuf.Type): void => {
+      if (expected[type.name] !== undefined) {
+        return;
+      }
+      expected[type.name] = type.fieldsArray.map(fieldFromDescriptor);
+      for (const f of type.fieldsArray) {
+        if (f.resolvedType instanceof protobuf.Type) {
+          visit(f.resolvedType);
+        } else if (f.resolvedType instanceof protobuf.Enum) {
+          expect(f.resolvedType.name).toBe('Priority');
+          priority = f.resolvedType;
+        }
+      }
+    };
+    visit(reqType);
+    visit(resType);
+    const schema = sessionCodecSchema();
+    expect(schema.messages).toEqual(expected);
+    expect(Object.keys(expected).length).toBeGreaterThan(15);
+    const names = Object.entries(priority?.values ?? {}).sort((a, b) => a[1] - b[1]);
+    expect(names.map(([, v]) => v)).toEqual(names.map((_, i) => i));
+    expect(schema.priorityNames).toEqual(names.map(([k]) => k));
+  });
+
   it.each(Object.entries(REQUESTS))('SessionRequest %s: same bytes and decoded object as the generic codec', (_name, value) => {
     check(value, encodeSessionRequest, decodeSessionRequest, generic.encodeRequest, generic.decodeRequest);
   });
