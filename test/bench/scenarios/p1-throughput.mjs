@@ -30,8 +30,10 @@ export async function run(opts) {
       { text: '>= 0.5 x relay baseline', pass: ratio >= 0.5 },
     ],
     phases: { senderLoopMs: summary(eosd.loopMs), firstArrivalMs: summary(eosd.firstMs) },
+    cpuUsPerEvent: eosd.cpuUsPerEvent,
     notes: [
       `burst of ${opts.count} events, ${opts.repeats} rounds after ${warmupRounds} warm-up`,
+      `CPU µs per event (/proc, from both agents ready to the results, warm-up included): daemon ${eosd.cpuUsPerEvent.daemon.toFixed(1)}, sender ${eosd.cpuUsPerEvent.sender.toFixed(1)}, receiver ${eosd.cpuUsPerEvent.receiver.toFixed(1)}`,
       `sender's synchronous emit loop ${Math.round(summary(eosd.loopMs).median)} ms; first event at B after ${Math.round(summary(eosd.firstMs).median)} ms`,
     ],
   };

@@ -1,9 +1,9 @@
 // P1/P2 shared parts: the bench-sender -> eosd -> bench-receiver run and its NDJSON relay baseline.
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { copyFixture, fixture, packagesDir, startDaemon } from '../lib/daemon.mjs';
-import { spawnNdjson } from '../lib/procs.mjs';
+import { processTree, spawnNdjson } from '../lib/procs.mjs';
 
 const RELAY = fileURLToPath(new URL('../lib/ndjson-relay.mjs', import.meta.url));
 
@@ -40,6 +40,24 @@ export async function runRelay(params, batch = 1) {
   }
 }
 
+const TICKS_PER_SEC = 100; // USER_HZ on Linux
+
+/** utime + stime of one process (`tree`: and all its descendants), µs; 0 for a process that is gone. */
+async function cpuUs(pid, tree = false) {
+  let total = 0;
+  for (const p of tree ? await processTree(pid) : [pid]) {
+    try {
+      const stat = await readFile(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += ((Number(f[11]) + Number(f[12])) * 1e6) / TICKS_PER_SEC;
+    } catch {
+      // Ended between listing and reading: its CPU is no longer attributed to the tree.
+      continue;
+    }
+  }
+  return total;
+}
+
 /** Runs the same protocol through eosd between two agent processes, every check on. */
 export async function runEosd(params, { rateLimit, daemonEnv = {}, daemonNodeArgs = [] } = {}) {
   const total = params.count * (params.rounds + 1);
@@ -65,10 +83,21 @@ export async function runEosd(params, { rateLimit, daemonEnv = {}, daemonNodeArg
       },
       { extraEnv: daemonEnv, nodeArgs: daemonNodeArgs },
     );
-    await daemon.client.startAgent('bench-receiver');
-    await daemon.client.startAgent('bench-sender');
+    // CPU of each process from the moment both agents are ready (start-up excluded; the run starts
+    // then, so its first milliseconds may be missed) to the results, divided by every event of the
+    // run, warm-up included.
+    const receiverPid = (await daemon.client.startAgent('bench-receiver')).pid;
+    const senderPid = (await daemon.client.startAgent('bench-sender')).pid;
+    const daemonPid = daemon.proc.child.pid;
+    const cpu0 = { daemon: await cpuUs(daemonPid), sender: await cpuUs(senderPid, true), receiver: await cpuUs(receiverPid, true) };
     const timeoutMs = 60_000 + params.rounds * 60_000;
     await daemon.proc.waitFor((l) => l.msg === 'bench latency' || l.msg === 'bench control emit failed', timeoutMs, 'eosd bench results');
+    const events = params.count * params.rounds + params.pings + params.warmupPings;
+    const cpuUsPerEvent = {
+      daemon: ((await cpuUs(daemonPid)) - cpu0.daemon) / events,
+      sender: ((await cpuUs(senderPid, true)) - cpu0.sender) / events,
+      receiver: ((await cpuUs(receiverPid, true)) - cpu0.receiver) / events,
+    };
     const failed = daemon.proc.lines.find((l) => l.msg === 'bench control emit failed' || l.msg === 'bench emits refused');
     if (failed !== undefined) {
       throw new Error(`bench agents reported a failure: ${JSON.stringify(failed)}`);
@@ -82,6 +111,7 @@ export async function runEosd(params, { rateLimit, daemonEnv = {}, daemonNodeArg
       // Where a burst's time goes: the sender's synchronous emit loop, and the first arrival at B.
       loopMs: phases.slice(params.warmupRounds).map((p) => p.loopMs),
       firstMs: bursts.filter((b) => b.round > params.warmupRounds).map((b) => b.firstMs),
+      cpuUsPerEvent,
       status: await daemon.client.getStatus(),
     };
   } finally {
