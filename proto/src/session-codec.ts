@@ -11,10 +11,14 @@
  * mirror `eos/agent/v1/agent.proto`; `proto/test/session-codec.test.ts` checks bytes and decoded
  * objects against the generic codec for every frame variant.
  *
- * Differences from the generic codec, both on input the agent protocol never produces: a string
+ * Differences from the generic codec, all on input the agent protocol never produces: a string
  * holding a lone UTF-16 surrogate is written as U+FFFD (as Node writes it; protobufjs writes the
- * surrogate's own three bytes when the string is shorter than 40 characters), and a known field
- * arriving with the wrong wire type is rejected instead of being read as garbage.
+ * surrogate's own three bytes when the string is shorter than 40 characters); and the decoder,
+ * which reads what agents write, refuses rather than guesses: a known field with the wrong wire
+ * type, a field key that does not fit 32 bits or names field 0, a length past 32 bits, and a
+ * six- to nine-byte varint in a 32-bit field (protobufjs skips to the tenth byte of those, so
+ * the two would read different fields). The mutation test in `session-codec.test.ts` holds the
+ * rule: whatever protobufjs refuses, this codec refuses; whatever both decode, they decode alike.
  */
 
 type Kind = 'string' | 'bytes' | 'uint64' | 'int64' | 'uint32' | 'enum' | 'message';
@@ -689,6 +693,11 @@ function readVarint64(end: number): void {
   hi64 = hi >>> 0;
 }
 
+/**
+ * Reads a 32-bit varint field (enum, uint32) and keeps its low 32 bits. Encoders write these in at
+ * most five bytes, or ten for a negative int32; a six- to nine-byte one is refused, because
+ * protobufjs reads it differently (it skips to the tenth byte) and the two must not disagree.
+ */
 function readVarint32(end: number): number {
   if (at < end) {
     const b = inp[at] as number;
@@ -697,13 +706,39 @@ function readVarint32(end: number): number {
       return b;
     }
   }
+  const start = at;
   readVarint64(end);
+  const n = at - start;
+  if (n > 5 && n < 10) {
+    throw new RangeError('over-long 32-bit varint in eos.agent.v1 session frame');
+  }
+  return lo64;
+}
+
+/**
+ * Reads a field key. Stricter than protobufjs, which reads any varint of up to ten bytes and keeps
+ * its low 32 bits: a key must fit in 32 bits and name a field number of 1 or more, so that no
+ * over-long or zero key is read as a different field.
+ */
+function readTag(end: number): number {
+  if (at < end) {
+    const b = inp[at] as number;
+    if (b < 128 && b >= 8) {
+      at++;
+      return b;
+    }
+  }
+  readVarint64(end);
+  if (hi64 !== 0 || lo64 < 8) {
+    throw new RangeError('invalid field key in eos.agent.v1 session frame');
+  }
   return lo64;
 }
 
 function readLength(end: number): number {
-  const n = readVarint32(end);
-  if (at + n > end) {
+  readVarint64(end);
+  const n = lo64;
+  if (hi64 !== 0 || at + n > end) {
     outOfRange();
   }
   return n;
@@ -725,7 +760,7 @@ function skipField(wire: number, end: number): void {
     }
     case 3:
       for (;;) {
-        const tag = readVarint32(end);
+        const tag = readTag(end);
         if ((tag & 7) === 4) {
           return;
         }
@@ -776,7 +811,7 @@ function readMessage(spec: MessageSpec, end: number): Record<string, unknown> {
   const o = defaults(spec);
   let oneofNo = 0;
   while (at < end) {
-    const tag = readVarint32(end);
+    const tag = readTag(end);
     const no = tag >>> 3;
     const wire = tag & 7;
     const f = spec.byNo[no];
@@ -867,7 +902,7 @@ function readCallAuth(end: number): object {
   let timestampMs = 0;
   let mac: Buffer | undefined;
   while (at < end) {
-    const tag = readVarint32(end);
+    const tag = readTag(end);
     switch (tag) {
       case (1 << 3) | 0:
         readVarint64(end);
@@ -899,7 +934,7 @@ function emitReader(spec: MessageSpec): (end: number) => object {
     let priority: string | number = 'PRIORITY_UNSPECIFIED';
     let body: Buffer | undefined;
     while (at < end) {
-      const tag = readVarint32(end);
+      const tag = readTag(end);
       switch (tag) {
         case (1 << 3) | 2: {
           const n = readLength(end);
@@ -937,7 +972,7 @@ function readEvent(end: number): object {
   let timestampMs = 0;
   let body: Buffer | undefined;
   while (at < end) {
-    const tag = readVarint32(end);
+    const tag = readTag(end);
     switch (tag) {
       case (1 << 3) | 2:
         id = readString(readLength(end));

@@ -239,6 +239,71 @@ describe('session codec', () => {
     expect(() => decodeSessionRequest(Buffer.from([(9 << 3) | 7]))).toThrow(/wire type/);
   });
 
+  it.each([
+    ['SessionRequest', REQUESTS, encodeSessionRequest, decodeSessionRequest, generic.decodeRequest],
+    ['SessionResponse', RESPONSES, encodeSessionResponse, decodeSessionResponse, generic.decodeResponse],
+  ] as const)('decodes mutated %s frames as the generic codec does or refuses them; never accepts what it rejects', (_name, variants, enc, dec, genDec) => {
+    // The supervisor decodes whatever an agent writes. Flip, insert and drop bytes of valid frames:
+    // where protobufjs refuses a frame, so must this codec; where this codec decodes one, the
+    // result must be protobufjs's. It may refuse more (see the codec's header).
+    const rand = (n: number): number => Math.floor(Math.random() * n);
+    const seeds = Object.values(variants)
+      .map((v) => enc(v))
+      .filter((b) => b.length > 0 && b.length < 4096);
+    let decodedByBoth = 0;
+    for (let round = 0; round < 20000; round++) {
+      const mutated = [...(seeds[rand(seeds.length)] as Buffer)];
+      for (let k = 1 + rand(3); k > 0; k--) {
+        const at = rand(mutated.length + 1);
+        const op = rand(3);
+        if (op === 0 && at < mutated.length) {
+          mutated[at] = rand(256);
+        } else if (op === 1) {
+          mutated.splice(at, 0, rand(256));
+        } else {
+          mutated.splice(at, 1);
+        }
+      }
+      const input = Buffer.from(mutated);
+      let expected: object | Error;
+      try {
+        expected = genDec(input);
+      } catch (err) {
+        expected = err as Error;
+      }
+      let actual: object | Error;
+      try {
+        actual = dec(input);
+      } catch (err) {
+        expect(err).toBeInstanceOf(Error);
+        actual = err as Error;
+      }
+      if (expected instanceof Error) {
+        expect(actual, `protobufjs refused ${input.toString('hex')}`).toBeInstanceOf(Error);
+      } else if (!(actual instanceof Error)) {
+        expect(actual, input.toString('hex')).toStrictEqual(expected);
+        decodedByBoth++;
+      }
+    }
+    // The property is vacuous unless many mutants still decode.
+    expect(decodedByBoth).toBeGreaterThan(2000);
+  });
+
+  it('refuses over-long keys, over-long 32-bit varints and lengths past 32 bits (found by the mutation test)', () => {
+    const mac = 'ab'.repeat(32);
+    // CallAuth with a six-byte key (protobufjs reads it as a ten-byte one and refuses the frame).
+    const longKey = Buffer.from(`0a460a440a2b0810f098daa9a1341f1a20${mac}120a62656e63682e64617461180222077b2269223a317d`, 'hex');
+    expect(() => generic.decodeRequest(longKey)).toThrow();
+    expect(() => decodeSessionRequest(longKey)).toThrow(/field key/);
+    // An Event whose priority is an eight-byte varint.
+    const longEnum = Buffer.from('0a190a170a0265311201631a0173208ad880d0dfb4ab3332027b7d', 'hex');
+    expect(() => generic.decodeResponse(longEnum)).toThrow();
+    expect(() => decodeSessionResponse(longEnum)).toThrow(/over-long/);
+    // The emits field with length 2^32 (protobufjs keeps the low 32 bits: an empty batch).
+    const longLength = Buffer.from('0a8080808010', 'hex');
+    expect(() => decodeSessionRequest(longLength)).toThrow(/range/);
+  });
+
   it('rejects what the generic codec rejects: arrays and non-object messages', () => {
     expect(() => encodeSessionRequest([])).toThrow(TypeError);
     expect(() => encodeSessionRequest({ emits: { emits: 'x' } })).toThrow(TypeError);
