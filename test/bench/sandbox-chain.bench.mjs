@@ -22,13 +22,15 @@ const spread = (xs) => {
   return `p10 ${s[Math.floor(0.1 * s.length)].toFixed(1)} p90 ${s[Math.min(s.length - 1, Math.floor(0.9 * s.length))].toFixed(1)}`;
 };
 
-async function timeRun(file, args, opts, okCodes = [0]) {
+async function timeRun(file, args, opts, okCodes = [0], admit = null) {
   const t0 = performance.now();
   const child = spawn(file, args, opts);
+  const admitted = admit === null ? null : admit(child);
   let err = '';
   child.stderr?.setEncoding('utf8').on('data', (c) => (err += c));
   const [code] = await once(child, 'exit');
   const dt = performance.now() - t0;
+  await admitted;
   if (err.includes('rejected by V8')) {
     throw new Error(`code cache rejected: ${err}`);
   }
@@ -51,12 +53,11 @@ try {
   const codeCache = new AgentHostCodeCache({ loaderPath: loader, dir: join(state, 'code-cache'), logger });
   const launchFor = async () =>
     sandbox.launch({ spec, uid, homeDir: home, socketDir: join(dir, 'sock'), homeImage: image, readOnlyDirs, script: loader, codeCache });
-  // The argv is [unshare... sh -c HOME ... <cgjoin sh...> setpriv ... -- bwrap ... -- node ...].
+  // The argv is [unshare ... -- /bin/sh -c <home mount; cgroup gate> eosd-gate ... setpriv ... -- bwrap ... -- node ...].
   const probe = await launchFor();
   await probe.cleanup();
   const argv = [probe.file, ...probe.args];
   const iSetpriv = argv.findIndex((a) => a.endsWith('/setpriv'));
-  const iCgjoin = argv.indexOf('eosd-cgjoin') - 3;
   const iBwrap = argv.findIndex((a) => a.endsWith('/bwrap'));
   const iNode = argv.indexOf('--', iBwrap) + 1;
   const nodeArgv = argv.slice(iNode);
@@ -75,8 +76,8 @@ try {
     'node + permission flags -e 0': () => [node, ...permFlags, '-e', '0'],
     'node + permission flags, bundle (no bootstrap)': () => [node, ...bundleArgs],
     'node + permission flags, code-cached start': () => [node, ...cachedArgsHost],
-    'unshare + home mount -> node -e 0': () => [...argv.slice(0, iCgjoin), node, '-e', '0'],
-    '... + cgroup join -> node -e 0': () => [...argv.slice(0, iSetpriv), node, '-e', '0'],
+    'unshare + home mount, gate opened at once -> node -e 0': () => [...argv.slice(0, iSetpriv), node, '-e', '0'],
+    '... + cgroup admission -> node -e 0': () => [...argv.slice(0, iSetpriv), node, '-e', '0'],
     '... + setpriv -> node -e 0': () => [...argv.slice(0, iBwrap), node, '-e', '0'],
     '... + bwrap + seccomp -> node -e 0': () => [...argv.slice(0, iNode), node, '-e', '0'],
     '... + permission flags -> node -e 0': () => [...argv.slice(0, iNode), node, ...permFlags, '-e', '0'],
@@ -90,7 +91,15 @@ try {
       const [file, ...args] = mk();
       // The bundle exits 3 (EXIT.protocol) when fd 3 has no bootstrap: it has loaded by then.
       const stdio = launch.stdio.map((s, fd) => (fd === 2 ? 'pipe' : fd === 3 ? 'ignore' : s));
-      const dt = await timeRun(file, args, { env: launch.env, stdio }, name.includes('bundle') || name.includes('cached') ? [3] : [0]);
+      // The wrapper waits on its cgroup gate: the supervisor's admission (move into the cgroups,
+      // then "go"), or for the first sandbox step only "go" (the home mount without the cgroups).
+      const admit = name.includes('gate opened at once')
+        ? (child) => {
+            child.stdio[launch.gateFd].end('go\n');
+            return Promise.resolve();
+          }
+        : (child) => launch.admit(child);
+      const dt = await timeRun(file, args, { env: launch.env, stdio }, name.includes('bundle') || name.includes('cached') ? [3] : [0], name.startsWith('bare') || name.startsWith('node') ? null : admit);
       launch.afterSpawn();
       await launch.cleanup();
       if (i >= 2) {

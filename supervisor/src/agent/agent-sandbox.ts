@@ -4,11 +4,13 @@ import { access, constants as fsConstants, rmdir, stat, truncate, writeFile } fr
 import { promisify } from 'node:util';
 import { EosError } from '@everythingos/proto';
 import { dirname, join } from 'node:path';
-import type { StdioOptions } from 'node:child_process';
+import type { ChildProcess, StdioOptions } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import {
   assertSandboxAllowed,
   buildSandboxCommand,
+  CGROUP_GATE_WORD,
   CgroupManager,
   classifyExit,
   detectNodeRuntime,
@@ -34,20 +36,20 @@ const execFileAsync = promisify(execFile);
 export const HOME_MOUNT_FAILED_EXIT_CODE = 112;
 
 /**
- * Runs as root in the agent's own private mount namespace (made by `unshare --mount`), before
- * the cgroup join: attaches the image to a loop device, clears a stale read-only flag, mounts it
- * on the home, checks it is read-write, then execs the rest of the chain. The mount (and with
- * it the loop device, autocleared) disappears with the agent's tree; nothing leaks on a crash.
- * `$1..$5` = losetup, blockdev, mount, image, home.
+ * Runs first in the root wrapper, in the agent's own private mount namespace (made by `unshare
+ * --mount`), while the supervisor moves the wrapper into the agent's cgroups (the wrapper then
+ * waits on its cgroup gate and execs the rest of the chain, see `buildSandboxCommand`): attaches
+ * the image to a loop device, clears a stale read-only flag, mounts it on the home and checks it
+ * is read-write. The mount (and with it the loop device, autocleared) disappears with the agent's
+ * tree; nothing leaks on a crash. Positional parameters: losetup, blockdev, mount, image, home.
  */
-const HOME_MOUNT_SCRIPT = [
+const HOME_MOUNT_PRELUDE = [
   'lo=$1; bd=$2; mt=$3; img=$4; home=$5; shift 5',
   'dev=$("$lo" --find --show "$img") || exit 112',
   '"$bd" --setrw "$dev" && "$mt" -w -o nosuid,nodev,noexec "$dev" "$home"; rc=$?',
   '"$lo" -d "$dev"',
   '[ "$rc" -eq 0 ] || exit 112',
   'grep -q " $home rw[, ]" /proc/self/mountinfo || exit 112',
-  'exec "$@"',
 ].join('\n');
 
 /** Host tools the home image needs. */
@@ -138,11 +140,21 @@ export interface AgentLaunch {
   stdio: StdioOptions;
   /** Child fd on which bwrap reports `{"child-pid"}`, or null (then the direct child is the agent). */
   statusFd: number | null;
+  /** Child fd of the wrapper's cgroup gate (a pipe; {@link AgentLaunch.admit} opens it), or null without cgroups. */
+  gateFd: number | null;
   /** The socket path as the agent sees it. */
   socketPath: string;
   cgroup: AgentCgroup | null;
   /** Closes the parent's copy of the seccomp program fd; call right after spawn(). */
   afterSpawn(): void;
+  /**
+   * Moves the spawned child (the root wrapper, blocked on its gate) into the agent's cgroups and
+   * opens the gate; call right after spawn(). Nothing of the chain after the wrapper (setpriv,
+   * bwrap, agent-host) starts before every write has succeeded. On failure the gate is closed
+   * without the word (the wrapper exits 111) and the error is rethrown. Resolves at once when
+   * there is no gate (no cgroups).
+   */
+  admit(child: ChildProcess): Promise<void>;
   /** Classifies the exit from the process result and the cgroup counters. */
   classify(exit: { code: number | null; signal: NodeJS.Signals | null }, stopRequested: boolean): Promise<ExitClassification>;
   /** SIGKILLs the whole tree through the cgroup; false when there is no cgroup. */
@@ -331,12 +343,19 @@ export class AgentSandbox {
     // The cache file alone, at a fixed path: binding it at its host path would make the state
     // directory's path (and its listing) exist inside the sandbox.
     const cacheBind = cacheFile === null ? null : { host: cacheFile, sandbox: bw ? SANDBOX_CODE_CACHE : cacheFile };
+    const tools = this.#homeTools;
+    const homeImage = tools === null ? null : req.homeImage;
     const cmd = buildSandboxCommand({
       mode: this.plan.mode,
       tools: { sh: '/bin/sh', setpriv: probe.setprivPath, bwrap: probe.bwrap?.path ?? null },
       uid,
       gid: uid,
-      cgroupProcsFiles: cgroup?.procsFiles() ?? [],
+      // The supervisor moves the wrapper into the cgroups (admit) while it starts and mounts the home.
+      cgroupProcsFiles: [],
+      cgroupGate: cgroup !== null,
+      ...(homeImage === null || tools === null
+        ? {}
+        : { wrapperPrelude: { script: HOME_MOUNT_PRELUDE, args: [tools.losetup, tools.blockdev, tools.mount, homeImage, req.homeDir] } }),
       runtime: this.#runtime,
       readOnlyPaths: [...req.readOnlyDirs.map((host) => ({ host })), ...(cacheBind === null ? [] : [cacheBind])],
       home: { host: req.homeDir, sandbox: SANDBOX_HOME },
@@ -366,6 +385,10 @@ export class AgentSandbox {
     if (cmd.fds.status !== null) {
       stdio[cmd.fds.status] = 'pipe';
     }
+    const gateFd = cmd.fds.gate;
+    if (gateFd !== null) {
+      stdio[gateFd] = 'pipe';
+    }
     const logger = this.#logger;
     let cleaned = false;
     const closeSeccomp = (): void => {
@@ -376,10 +399,10 @@ export class AgentSandbox {
     };
     let file = cmd.file;
     let args = cmd.args;
-    const tools = this.#homeTools;
-    if (req.homeImage !== null && tools !== null) {
+    if (homeImage !== null && tools !== null) {
+      // unshare execs the wrapper in place: the spawned pid stays the wrapper's pid.
       file = tools.unshare;
-      args = ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c', HOME_MOUNT_SCRIPT, 'eosd-home', tools.losetup, tools.blockdev, tools.mount, req.homeImage, req.homeDir, cmd.file, ...cmd.args];
+      args = ['--mount', '--propagation', 'private', '--', cmd.file, ...cmd.args];
     }
     return {
       file,
@@ -387,9 +410,27 @@ export class AgentSandbox {
       env: cmd.env,
       stdio,
       statusFd: cmd.fds.status,
+      gateFd,
       socketPath,
       cgroup,
       afterSpawn: closeSeccomp,
+      async admit(child) {
+        if (gateFd === null || cgroup === null) {
+          return;
+        }
+        const gate = child.stdio[gateFd] as Writable | null | undefined;
+        if (gate === null || gate === undefined || child.pid === undefined) {
+          throw new EosError('EOS_AGENT_SPAWN_FAILED', `agent ${spec.id}: no process or gate pipe to admit into the cgroups`);
+        }
+        gate.on('error', (err) => logger.debug({ err, agentId: spec.id }, 'cgroup gate pipe error'));
+        try {
+          await cgroup.admit(child.pid);
+        } catch (err) {
+          gate.destroy();
+          throw new EosError('EOS_AGENT_SPAWN_FAILED', `cannot move agent ${spec.id} into its cgroups`, { cause: err });
+        }
+        gate.end(`${CGROUP_GATE_WORD}\n`);
+      },
       async classify(exit, stopRequested) {
         const after = cgroup === null ? null : await cgroup.readUsage();
         return classifyExit({

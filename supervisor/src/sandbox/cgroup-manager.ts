@@ -231,6 +231,22 @@ export class AgentCgroup {
     return this.#dirs.map((d) => join(d.path, 'cgroup.procs'));
   }
 
+  /**
+   * Moves process `pid` (one that has not forked anything that must be contained yet, e.g. the
+   * root wrapper blocked on its gate) into every one of the agent's cgroups; what it forks or
+   * execs afterwards starts inside. The first v1 write can wait for an RCU grace period (~10 ms);
+   * the calls run on the thread pool, so the event loop does not.
+   * @throws the fs error of the first write that fails (e.g. ESRCH when the process is gone).
+   */
+  async admit(pid: number): Promise<void> {
+    if (!Number.isSafeInteger(pid) || pid <= 0) {
+      throw new TypeError(`invalid pid ${String(pid)}`);
+    }
+    for (const file of this.procsFiles()) {
+      await writeFile(file, String(pid));
+    }
+  }
+
   #dir(controller: CgroupController | 'cpuacct'): CgroupDir | undefined {
     return this.#dirs.find((d) => d.controllers.includes(controller));
   }
