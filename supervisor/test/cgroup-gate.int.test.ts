@@ -1,7 +1,7 @@
 // The cgroup gate: the supervisor moves the root wrapper into the agent's cgroups while the wrapper
 // starts and mounts the home, and nothing after the wrapper (setpriv, bwrap, agent-host) may start
 // before the move. Real processes, real cgroups, root only.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -233,7 +233,7 @@ describe.skipIf(missing.length > 0)(`cgroup gate${skipReason ? ` (skipped: ${ski
         readOnlyDirs: [appDir],
         script: join(appDir, 'first-line.cjs'),
       });
-      const stdio = launch.stdio.map((s, fd) => (fd === 3 ? 'ignore' : s));
+      const stdio = (launch.stdio as (string | number)[]).map((s, fd) => (fd === 3 ? 'ignore' : s)) as StdioOptions;
       const child = spawn(launch.file, launch.args, { env: launch.env, stdio, detached: true });
       launch.afterSpawn();
       onTestFinished(async () => {
