@@ -45,11 +45,10 @@ const rig = await sandboxRig({ prefix: 'eosd-chain-', cgroupParent: 'eosd-chain-
 const { dir, state, home, logger, sandbox, spec, image } = rig;
 try {
   const pkgDir = join(ROOT, 'test', 'fixtures', 'agents', 'bench-idle');
-  const bundle = join(ROOT, 'agent-host', 'dist', 'bundle', 'agent-host.mjs');
-  const readOnlyDirs = [dirname(bundle), ...(await packageClosure([pkgDir], ['@everythingos/sdk']))];
+  const loader = join(ROOT, 'agent-host', 'dist', 'bundle', 'agent-host.cjs');
+  const readOnlyDirs = [dirname(loader), ...(await packageClosure([pkgDir], ['@everythingos/sdk']))];
   await writeFile(join(dir, 'zero.js'), '0;\n');
 
-  const loader = join(dirname(bundle), 'agent-host.cjs');
   const codeCache = new AgentHostCodeCache({ loaderPath: loader, dir: join(state, 'code-cache'), logger });
   const launchFor = async () =>
     sandbox.launch({ spec, uid, homeDir: home, socketDir: join(dir, 'sock'), homeImage: image, readOnlyDirs, script: loader, codeCache });
@@ -67,7 +66,8 @@ try {
 
   const node = process.execPath;
   const heap = nodeArgv.find((a) => a.startsWith('--max-old-space-size='));
-  const bundleArgs = [...permFlags, heap, bundle];
+  // The same start without --code-cache: V8 compiles the whole body.
+  const bundleArgs = [...permFlags, heap, loader];
   const cachedArgs = nodeArgv.slice(1);
   // Outside the sandbox the cache is at its host path, not at the bind target.
   const hostCache = await codeCache.pathFor(Number(heap.split('=')[1]));
@@ -75,14 +75,14 @@ try {
   const steps = {
     'bare node -e 0': () => [node, '-e', '0'],
     'node + permission flags -e 0': () => [node, ...permFlags, '-e', '0'],
-    'node + permission flags, bundle (no bootstrap)': () => [node, ...bundleArgs],
+    'node + permission flags, bundle without code cache': () => [node, ...bundleArgs],
     'node + permission flags, code-cached start': () => [node, ...cachedArgsHost],
     'sh, gate opened at once -> node -e 0': () => [...argv.slice(0, iSetpriv), node, '-e', '0'],
     '... + cgroup admission -> node -e 0': () => [...argv.slice(0, iSetpriv), node, '-e', '0'],
     '... + setpriv -> node -e 0': () => [...argv.slice(0, iBwrap), node, '-e', '0'],
     '... + bwrap + seccomp -> node -e 0': () => [...argv.slice(0, iNode), node, '-e', '0'],
     '... + permission flags -> node -e 0': () => [...argv.slice(0, iNode), node, ...permFlags, '-e', '0'],
-    '... full chain, bundle (no bootstrap)': () => [...argv.slice(0, iNode), node, ...bundleArgs],
+    '... full chain, bundle without code cache': () => [...argv.slice(0, iNode), node, ...bundleArgs],
     '... full chain, code-cached start (no bootstrap)': () => [...argv.slice(0, iNode), node, ...cachedArgs],
   };
   const times = Object.fromEntries(Object.keys(steps).map((k) => [k, []]));
