@@ -1,8 +1,11 @@
 // Bundles agent-host (its compiled dist, @everythingos/proto, the bits of @everythingos/sdk it
-// uses, grpc-js, protobufjs) into one ESM file, dist/bundle/agent-host.mjs, which the supervisor
-// runs in the sandbox instead of dist/bin/agent-host.js: Node then reads and compiles one script
-// instead of resolving and loading a few hundred modules at every agent start (P5 and P6 in
-// docs/performance.md). Run after `tsc -b` (the root `build` script does both).
+// uses, grpc-js, protobufjs) into one CommonJS file, dist/bundle/agent-host-body.cjs, and copies the
+// code-cached start next to it as dist/bundle/agent-host.cjs, which the supervisor runs in the
+// sandbox instead of dist/bin/agent-host.js: Node then compiles one script (from a V8 code cache the
+// supervisor produces, supervisor/src/agent/agent-host-code-cache.ts) instead of resolving and
+// loading a few hundred modules at every agent start (P5 and P6 in docs/performance.md). CommonJS
+// because V8 code caches exist for scripts, not for ES modules, in Node 20. Run after `tsc -b` (the
+// root `build` script does both).
 import { build } from 'esbuild';
 import { copyFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -10,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 
 const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-const common = {
+const result = await build({
   entryPoints: [join(pkgDir, 'dist', 'bin', 'agent-host.js')],
   bundle: true,
   platform: 'node',
@@ -23,28 +26,13 @@ const common = {
   legalComments: 'eof',
   logLevel: 'warning',
   metafile: true,
-};
-
-const result = await build({
-  ...common,
-  outfile: join(pkgDir, 'dist', 'bundle', 'agent-host.mjs'),
-  format: 'esm',
-  // The CommonJS parts (grpc-js, protobufjs) require Node built-ins; ESM output has no `require`.
-  banner: { js: "import { createRequire as __eosCreateRequire } from 'node:module';\nconst require = __eosCreateRequire(import.meta.url);" },
-});
-const inputs = Object.keys(result.metafile.inputs).length;
-const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
-process.stdout.write(`agent-host bundle: ${inputs} modules, ${bytes} bytes\n`);
-
-// The same code as CommonJS, for the code-cached start (V8 code caches exist for scripts, not for
-// ES modules, in Node 20): dist/bundle/agent-host.cjs compiles agent-host-body.cjs with a cache
-// the supervisor produces as root (supervisor/src/agent/agent-host-code-cache.ts).
-await build({
-  ...common,
   outfile: join(pkgDir, 'dist', 'bundle', 'agent-host-body.cjs'),
   format: 'cjs',
   // proto's PROTO_ROOT uses import.meta.url (never read by agent-host); give it the body's URL.
   define: { 'import.meta.url': '__eosImportMetaUrl' },
   banner: { js: "var __eosImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
+const inputs = Object.keys(result.metafile.inputs).length;
+const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
+process.stdout.write(`agent-host bundle: ${inputs} modules, ${bytes} bytes\n`);
 await copyFile(join(pkgDir, 'scripts', 'code-cache-start.cjs'), join(pkgDir, 'dist', 'bundle', 'agent-host.cjs'));

@@ -366,6 +366,7 @@ export async function createSupervisor(opts: SupervisorOptions): Promise<Supervi
     preparedFrom.delete(id);
     bus.unregisterAgent(id);
     services.egress.removeAgentPolicy(id);
+    await sandbox.releaseHome(agentPaths(config.runDir, config.stateDir, id).homeDir);
   }
 
   let reloading: Promise<controlV1.ReloadResponse> | undefined;

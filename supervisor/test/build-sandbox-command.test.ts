@@ -55,9 +55,28 @@ describe('buildSandboxCommand', () => {
     expect(cmd.env).toEqual({ PATH: '/usr/bin:/bin' });
   });
 
+  it('with cgroupGate: the root wrapper runs the prelude, then blocks on the gate fd before exec', () => {
+    const cmd = buildSandboxCommand(
+      spec({ cgroupProcsFiles: [], cgroupGate: true, wrapperPrelude: { script: 'a=$1; b=$2; shift 2', args: ['x', 'y'] } }),
+    );
+    expect(cmd.fds).toEqual({ seccomp: 4, status: 5, gate: 6 });
+    expect(cmd.stdioLength).toBe(7);
+    expect(cmd.file).toBe('/bin/sh');
+    const script = cmd.args[1] ?? '';
+    expect(script.startsWith('a=$1; b=$2; shift 2\n')).toBe(true);
+    expect(script).toContain('read -r eosd_gate <&6 && [ "$eosd_gate" = go ] || exit 111');
+    expect(script.endsWith('exec "$@" 6<&-')).toBe(true);
+    expect(script).not.toContain('cgroup.procs');
+    expect(cmd.args.slice(2, 6)).toEqual(['eosd-gate', 'x', 'y', '/usr/bin/setpriv']);
+  });
+
+  it('refuses cgroupGate together with cgroupProcsFiles (one of them joins)', () => {
+    expect(() => buildSandboxCommand(spec({ cgroupGate: true }))).toThrow(/exclude each other/);
+  });
+
   it('places seccomp and status fds after the caller-kept fds', () => {
     const cmd = buildSandboxCommand(spec({ keepFds: [3, 4] }));
-    expect(cmd.fds).toEqual({ seccomp: 5, status: 6 });
+    expect(cmd.fds).toEqual({ seccomp: 5, status: 6, gate: null });
     expect(after(cmd.args, '--seccomp')).toBe('5');
     expect(after(cmd.args, '--json-status-fd')).toBe('6');
     expect(cmd.stdioLength).toBe(7);
@@ -107,7 +126,7 @@ describe('buildSandboxCommand', () => {
     expect(cmd.args).toContain('--allow-fs-read=/srv/pkg');
     expect(cmd.args).toContain('--allow-fs-write=/var/lib/eosd/agents/a/home');
     expect(cmd.args.some((x) => x.includes('/tmp'))).toBe(false);
-    expect(cmd.fds).toEqual({ seccomp: null, status: null });
+    expect(cmd.fds).toEqual({ seccomp: null, status: null, gate: null });
     expect(cmd.env).toEqual({ PATH: '/usr/bin', HOME: '/home/agent' });
   });
 

@@ -22,13 +22,15 @@ const spread = (xs) => {
   return `p10 ${s[Math.floor(0.1 * s.length)].toFixed(1)} p90 ${s[Math.min(s.length - 1, Math.floor(0.9 * s.length))].toFixed(1)}`;
 };
 
-async function timeRun(file, args, opts, okCodes = [0]) {
+async function timeRun(file, args, opts, okCodes = [0], admit = null) {
   const t0 = performance.now();
   const child = spawn(file, args, opts);
+  const admitted = admit === null ? null : admit(child);
   let err = '';
   child.stderr?.setEncoding('utf8').on('data', (c) => (err += c));
   const [code] = await once(child, 'exit');
   const dt = performance.now() - t0;
+  await admitted;
   if (err.includes('rejected by V8')) {
     throw new Error(`code cache rejected: ${err}`);
   }
@@ -43,20 +45,19 @@ const rig = await sandboxRig({ prefix: 'eosd-chain-', cgroupParent: 'eosd-chain-
 const { dir, state, home, logger, sandbox, spec, image } = rig;
 try {
   const pkgDir = join(ROOT, 'test', 'fixtures', 'agents', 'bench-idle');
-  const bundle = join(ROOT, 'agent-host', 'dist', 'bundle', 'agent-host.mjs');
-  const readOnlyDirs = [dirname(bundle), ...(await packageClosure([pkgDir], ['@everythingos/sdk']))];
+  const loader = join(ROOT, 'agent-host', 'dist', 'bundle', 'agent-host.cjs');
+  const readOnlyDirs = [dirname(loader), ...(await packageClosure([pkgDir], ['@everythingos/sdk']))];
   await writeFile(join(dir, 'zero.js'), '0;\n');
 
-  const loader = join(dirname(bundle), 'agent-host.cjs');
   const codeCache = new AgentHostCodeCache({ loaderPath: loader, dir: join(state, 'code-cache'), logger });
   const launchFor = async () =>
     sandbox.launch({ spec, uid, homeDir: home, socketDir: join(dir, 'sock'), homeImage: image, readOnlyDirs, script: loader, codeCache });
-  // The argv is [unshare... sh -c HOME ... <cgjoin sh...> setpriv ... -- bwrap ... -- node ...].
+  // The argv is [/bin/sh -c <cgroup gate> eosd-gate setpriv ... -- bwrap ... -- node ...]; the home
+  // image is mounted once, by the first launch (outside the timed runs).
   const probe = await launchFor();
   await probe.cleanup();
   const argv = [probe.file, ...probe.args];
   const iSetpriv = argv.findIndex((a) => a.endsWith('/setpriv'));
-  const iCgjoin = argv.indexOf('eosd-cgjoin') - 3;
   const iBwrap = argv.findIndex((a) => a.endsWith('/bwrap'));
   const iNode = argv.indexOf('--', iBwrap) + 1;
   const nodeArgv = argv.slice(iNode);
@@ -65,7 +66,8 @@ try {
 
   const node = process.execPath;
   const heap = nodeArgv.find((a) => a.startsWith('--max-old-space-size='));
-  const bundleArgs = [...permFlags, heap, bundle];
+  // The same start without --code-cache: V8 compiles the whole body.
+  const bundleArgs = [...permFlags, heap, loader];
   const cachedArgs = nodeArgv.slice(1);
   // Outside the sandbox the cache is at its host path, not at the bind target.
   const hostCache = await codeCache.pathFor(Number(heap.split('=')[1]));
@@ -73,14 +75,14 @@ try {
   const steps = {
     'bare node -e 0': () => [node, '-e', '0'],
     'node + permission flags -e 0': () => [node, ...permFlags, '-e', '0'],
-    'node + permission flags, bundle (no bootstrap)': () => [node, ...bundleArgs],
+    'node + permission flags, bundle without code cache': () => [node, ...bundleArgs],
     'node + permission flags, code-cached start': () => [node, ...cachedArgsHost],
-    'unshare + home mount -> node -e 0': () => [...argv.slice(0, iCgjoin), node, '-e', '0'],
-    '... + cgroup join -> node -e 0': () => [...argv.slice(0, iSetpriv), node, '-e', '0'],
+    'sh, gate opened at once -> node -e 0': () => [...argv.slice(0, iSetpriv), node, '-e', '0'],
+    '... + cgroup admission -> node -e 0': () => [...argv.slice(0, iSetpriv), node, '-e', '0'],
     '... + setpriv -> node -e 0': () => [...argv.slice(0, iBwrap), node, '-e', '0'],
     '... + bwrap + seccomp -> node -e 0': () => [...argv.slice(0, iNode), node, '-e', '0'],
     '... + permission flags -> node -e 0': () => [...argv.slice(0, iNode), node, ...permFlags, '-e', '0'],
-    '... full chain, bundle (no bootstrap)': () => [...argv.slice(0, iNode), node, ...bundleArgs],
+    '... full chain, bundle without code cache': () => [...argv.slice(0, iNode), node, ...bundleArgs],
     '... full chain, code-cached start (no bootstrap)': () => [...argv.slice(0, iNode), node, ...cachedArgs],
   };
   const times = Object.fromEntries(Object.keys(steps).map((k) => [k, []]));
@@ -90,7 +92,15 @@ try {
       const [file, ...args] = mk();
       // The bundle exits 3 (EXIT.protocol) when fd 3 has no bootstrap: it has loaded by then.
       const stdio = launch.stdio.map((s, fd) => (fd === 2 ? 'pipe' : fd === 3 ? 'ignore' : s));
-      const dt = await timeRun(file, args, { env: launch.env, stdio }, name.includes('bundle') || name.includes('cached') ? [3] : [0]);
+      // The wrapper waits on its cgroup gate: the supervisor's admission (move into the cgroups,
+      // then "go"), or for the first sandbox step only "go" (the wrapper without the cgroups).
+      const admit = name.includes('gate opened at once')
+        ? (child) => {
+            child.stdio[launch.gateFd].end('go\n');
+            return Promise.resolve();
+          }
+        : (child) => launch.admit(child);
+      const dt = await timeRun(file, args, { env: launch.env, stdio }, name.includes('bundle') || name.includes('cached') ? [3] : [0], name.startsWith('bare') || name.startsWith('node') ? null : admit);
       launch.afterSpawn();
       await launch.cleanup();
       if (i >= 2) {
@@ -105,7 +115,7 @@ try {
     const m = median(xs);
     const step = name.startsWith('...') && prev !== null ? `  step +${(m - prev).toFixed(1)}` : '';
     process.stdout.write(`${name.padEnd(48)} ${m.toFixed(1).padStart(6)} ms (${spread(xs)})  ${(m / base).toFixed(2)}x${step}\n`);
-    if (name.startsWith('...') || name.startsWith('unshare')) {
+    if (name.startsWith('...') || name.startsWith('sh,')) {
       prev = m;
     }
   }

@@ -1,5 +1,5 @@
 // Agent sandbox cost: spawn time of `node -e 0` bare vs. inside the full agent sandbox chain
-// (private mount ns + home image, cgroup join, setpriv, bwrap with all namespaces, seccomp, Node
+// (home image mounted once, cgroup gate and admission, setpriv, bwrap with all namespaces, seccomp, Node
 // permissions), spawn-to-ready of a real agent under the daemon, and PSS per idle agent.
 // Needs root. Build first (pnpm build), then: node test/bench/sandbox-startup.bench.mjs
 import { spawn } from 'node:child_process';
@@ -47,7 +47,10 @@ try {
     const t0 = performance.now();
     const child = spawn(launch.file, launch.args, { env: launch.env, stdio: launch.stdio.map((s, fd) => (fd === 2 ? 'inherit' : s)) });
     launch.afterSpawn();
+    // The chain waits on its cgroup gate until the supervisor's side has moved it into the cgroups.
+    const admitted = launch.admit(child);
     const [code] = await once(child, 'exit');
+    await admitted;
     boxed.push(performance.now() - t0);
     await launch.cleanup();
     if (code !== 0) {

@@ -18,8 +18,8 @@ export function containmentSkipReason(): string | undefined {
 }
 
 /**
- * Writes files into an agent's home image (the daemon mounts it only inside the agent's own
- * mount namespace): attach, mount on a temp dir, write owned by the agent, unmount, detach.
+ * Writes files into an agent's home image before its first start (the daemon mounts it at that start):
+ * attach, mount on a temp dir, write owned by the agent, unmount, detach.
  */
 export async function writeIntoHomeImage(image: string, uid: number, files: Record<string, string | Buffer>): Promise<void> {
   const mnt = await mkdtemp('/tmp/eosd-home-');

@@ -8,9 +8,9 @@ import { assetBin } from '../asset-bin.js';
 export interface AgentHostScript {
   /** Absolute path of the script given to node. */
   path: string;
-  /** True for the one-file bundle (`dist/bundle/agent-host.{cjs,mjs}`), false for the module tree (`dist/bin/agent-host.js`). */
+  /** True for the one-file bundle's code-cached start (`dist/bundle/agent-host.cjs`), false for the module tree (`dist/bin/agent-host.js`). */
   bundled: boolean;
-  /** True for the code-cached start `dist/bundle/agent-host.cjs` (takes `--code-cache=<file>`). */
+  /** True when `path` takes `--code-cache=<file>` (the bundle's start). */
   codeCacheable: boolean;
   /** The agent-host package directory (the bundle lives inside it). */
   packageDir: string;
@@ -28,18 +28,20 @@ async function mtimeMs(path: string): Promise<number | null> {
 }
 
 /**
- * Picks agent-host's one-file bundle when it exists and is not older than the compiled code it
- * was made from (the `dist/.tsbuildinfo` of agent-host, proto and sdk, where present: a plain
- * `tsc -b` after a change leaves an old bundle behind), else the compiled module tree. Both run
- * the same code; the bundle starts faster and uses less memory (docs/performance.md, P5/P6). Of the
- * bundle, the code-cached CommonJS start (`agent-host.cjs`) is preferred when it was built.
+ * Picks agent-host's one-file bundle (`dist/bundle/agent-host.cjs`, which compiles the CommonJS
+ * body `agent-host-body.cjs` next to it with a V8 code cache) when both files exist and the body
+ * is not older than the compiled code it was made from (the `dist/.tsbuildinfo` of agent-host,
+ * proto and sdk, where present: a plain `tsc -b` after a change leaves an old bundle behind), else
+ * the compiled module tree. Both run the same code; the bundle starts faster and uses less memory
+ * (docs/performance.md, P5/P6).
  */
 export async function resolveAgentHostScript(log: Logger): Promise<AgentHostScript> {
   const tree = assetBin('@everythingos/agent-host', 'agent-host.js');
   const packageDir = dirname(dirname(dirname(tree)));
-  const bundle = join(packageDir, 'dist', 'bundle', 'agent-host.mjs');
-  const bundleMtime = await mtimeMs(bundle);
-  if (bundleMtime === null) {
+  const loader = join(packageDir, 'dist', 'bundle', 'agent-host.cjs');
+  const body = join(packageDir, 'dist', 'bundle', 'agent-host-body.cjs');
+  const [loaderMtime, bodyMtime] = await Promise.all([mtimeMs(loader), mtimeMs(body)]);
+  if (loaderMtime === null || bodyMtime === null) {
     log.warn({ script: tree }, 'agent-host bundle not built (run `pnpm build`); agents start from the module tree, slower');
     return { path: tree, bundled: false, codeCacheable: false, packageDir };
   }
@@ -51,17 +53,10 @@ export async function resolveAgentHostScript(log: Logger): Promise<AgentHostScri
   ];
   for (const src of sources) {
     const m = await mtimeMs(src);
-    if (m !== null && m > bundleMtime) {
-      log.warn({ script: tree, bundle, newer: src }, 'agent-host bundle is older than the compiled code (run `pnpm build`); agents start from the module tree');
+    if (m !== null && m > bodyMtime) {
+      log.warn({ script: tree, bundle: body, newer: src }, 'agent-host bundle is older than the compiled code (run `pnpm build`); agents start from the module tree');
       return { path: tree, bundled: false, codeCacheable: false, packageDir };
     }
   }
-  // The code-cached start (CommonJS body + V8 cache) when it was built with this bundle.
-  const loader = join(packageDir, 'dist', 'bundle', 'agent-host.cjs');
-  const body = join(packageDir, 'dist', 'bundle', 'agent-host-body.cjs');
-  const [loaderMtime, bodyMtime] = await Promise.all([mtimeMs(loader), mtimeMs(body)]);
-  if (loaderMtime !== null && bodyMtime !== null && bodyMtime >= bundleMtime) {
-    return { path: loader, bundled: true, codeCacheable: true, packageDir };
-  }
-  return { path: bundle, bundled: true, codeCacheable: false, packageDir };
+  return { path: loader, bundled: true, codeCacheable: true, packageDir };
 }

@@ -360,6 +360,11 @@ export class AgentRunner {
     this.#spawnedAtMs = this.#now();
     this.#lastHeartbeatMs = this.#spawnedAtMs;
     const log = this.#o.log.child({ agentPid: child.pid });
+    if (child.pid !== undefined) {
+      // The wrapper waits on its gate until it is in the agent's cgroups; a failed move closes
+      // the gate, the wrapper exits 111 and the exit handler below reports it.
+      launch.admit(child).catch((err: unknown) => log.error({ err }, 'cannot move the agent into its cgroups'));
+    }
     this.#exited = new Promise<ExitInfo>((resolve) => {
       child.once('exit', (code, signal) => {
         const raw = { code, signal };

@@ -1,20 +1,24 @@
 import { execFile } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { access, constants as fsConstants, rmdir, stat, truncate, writeFile } from 'node:fs/promises';
+import { access, constants as fsConstants, readFile, rmdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { EosError } from '@everythingos/proto';
 import { dirname, join } from 'node:path';
-import type { StdioOptions } from 'node:child_process';
+import type { ChildProcess, StdioOptions } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import {
   assertSandboxAllowed,
   buildSandboxCommand,
+  CGROUP_GATE_WORD,
   CgroupManager,
   classifyExit,
   detectNodeRuntime,
   doctorReport,
   generateSeccompFilter,
+  mountHomeImage,
   planSandbox,
+  unmountHomeImage,
   probeSandbox,
   type AgentCgroup,
   type CgroupUsage,
@@ -33,29 +37,12 @@ const execFileAsync = promisify(execFile);
 /** Exit code of the home-mount wrapper when the image could not be mounted read-write. */
 export const HOME_MOUNT_FAILED_EXIT_CODE = 112;
 
-/**
- * Runs as root in the agent's own private mount namespace (made by `unshare --mount`), before
- * the cgroup join: attaches the image to a loop device, clears a stale read-only flag, mounts it
- * on the home, checks it is read-write, then execs the rest of the chain. The mount (and with
- * it the loop device, autocleared) disappears with the agent's tree; nothing leaks on a crash.
- * `$1..$5` = losetup, blockdev, mount, image, home.
- */
-const HOME_MOUNT_SCRIPT = [
-  'lo=$1; bd=$2; mt=$3; img=$4; home=$5; shift 5',
-  'dev=$("$lo" --find --show "$img") || exit 112',
-  '"$bd" --setrw "$dev" && "$mt" -w -o nosuid,nodev,noexec "$dev" "$home"; rc=$?',
-  '"$lo" -d "$dev"',
-  '[ "$rc" -eq 0 ] || exit 112',
-  'grep -q " $home rw[, ]" /proc/self/mountinfo || exit 112',
-  'exec "$@"',
-].join('\n');
-
 /** Host tools the home image needs. */
 interface HomeTools {
-  unshare: string;
   losetup: string;
   blockdev: string;
   mount: string;
+  umount: string;
   mkfs: string;
 }
 
@@ -74,13 +61,48 @@ async function findTool(name: string): Promise<string | null> {
 }
 
 async function findHomeTools(): Promise<HomeTools | null> {
-  const [unshare, losetup, blockdev, mount, mkfs] = await Promise.all(
-    ['unshare', 'losetup', 'blockdev', 'mount', 'mkfs.ext4'].map(findTool),
+  const [losetup, blockdev, mount, umount, mkfs] = await Promise.all(
+    ['losetup', 'blockdev', 'mount', 'umount', 'mkfs.ext4'].map(findTool),
   );
-  if (unshare === null || unshare === undefined || losetup === null || losetup === undefined || blockdev === null || blockdev === undefined || mount === null || mount === undefined || mkfs === null || mkfs === undefined) {
+  if (losetup === null || losetup === undefined || blockdev === null || blockdev === undefined || mount === null || mount === undefined || umount === null || umount === undefined || mkfs === null || mkfs === undefined) {
     return null;
   }
-  return { unshare, losetup, blockdev, mount, mkfs };
+  return { losetup, blockdev, mount, umount, mkfs };
+}
+
+/** Decodes the octal escapes (`\040` for a space…) of a /proc/self/mountinfo path field. */
+function unescapeMountPath(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+}
+
+/** Mount points of this mount namespace at `<agentsDir>/<id>/home` (agent home images), deepest last. */
+async function homeMountsUnder(agentsDir: string): Promise<string[]> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  const out = new Set<string>();
+  for (const line of info.split('\n')) {
+    const field = line.split(' ')[4];
+    if (field === undefined) {
+      continue;
+    }
+    const mp = unescapeMountPath(field);
+    if (dirname(dirname(mp)) === agentsDir && mp.endsWith('/home')) {
+      out.add(mp);
+    }
+  }
+  return [...out];
+}
+
+/**
+ * Unmounts an agent home; when it is still busy (an agent's mount namespace not yet gone) it is
+ * detached lazily and freed with its loop device (autoclear) once the last user is gone.
+ */
+async function unmountHome(mountPoint: string, tools: HomeTools, logger: Logger): Promise<void> {
+  try {
+    await unmountHomeImage(mountPoint, { umountPath: tools.umount });
+  } catch (err) {
+    logger.warn({ err, mountPoint }, 'agent home busy; detaching it lazily');
+    await execFileAsync(tools.umount, ['-l', mountPoint]);
+  }
 }
 
 /** Where the agent's socket directory appears inside bwrap sandboxes. */
@@ -138,11 +160,21 @@ export interface AgentLaunch {
   stdio: StdioOptions;
   /** Child fd on which bwrap reports `{"child-pid"}`, or null (then the direct child is the agent). */
   statusFd: number | null;
+  /** Child fd of the wrapper's cgroup gate (a pipe; {@link AgentLaunch.admit} opens it), or null without cgroups. */
+  gateFd: number | null;
   /** The socket path as the agent sees it. */
   socketPath: string;
   cgroup: AgentCgroup | null;
   /** Closes the parent's copy of the seccomp program fd; call right after spawn(). */
   afterSpawn(): void;
+  /**
+   * Moves the spawned child (the root wrapper, blocked on its gate) into the agent's cgroups and
+   * opens the gate; call right after spawn(). Nothing of the chain after the wrapper (setpriv,
+   * bwrap, agent-host) starts before every write has succeeded. On failure the gate is closed
+   * without the word (the wrapper exits 111) and the error is rethrown. Resolves at once when
+   * there is no gate (no cgroups).
+   */
+  admit(child: ChildProcess): Promise<void>;
   /** Classifies the exit from the process result and the cgroup counters. */
   classify(exit: { code: number | null; signal: NodeJS.Signals | null }, stopRequested: boolean): Promise<ExitClassification>;
   /** SIGKILLs the whole tree through the cgroup; false when there is no cgroup. */
@@ -177,6 +209,8 @@ export class AgentSandbox {
   };
   readonly #cgroupDirs = new Set<string>();
   readonly #homeTools: HomeTools | null;
+  /** Home images this daemon mounted (mount point → the mount in flight or done). */
+  readonly #homeMounts = new Map<string, Promise<void>>();
 
   private constructor(
     plan: SandboxPlan,
@@ -212,6 +246,12 @@ export class AgentSandbox {
     const homeTools = probe.isRoot && probe.homeImage && opts.config.homeQuota ? await findHomeTools() : null;
     if (homeTools === null) {
       opts.logger.warn({ layer: 'home_quota' }, 'sandbox layer unavailable: agent homes are capped only by the host disk');
+    } else {
+      // A daemon killed with SIGKILL leaves its agents' home mounts behind (its agents died with it).
+      for (const mountPoint of await homeMountsUnder(join(opts.stateDir, 'agents'))) {
+        opts.logger.info({ mountPoint }, 'unmounting an agent home left by an earlier daemon');
+        await unmountHome(mountPoint, homeTools, opts.logger);
+      }
     }
     return new AgentSandbox(plan, runtime, filterPath, cgroups, homeTools, opts);
   }
@@ -268,8 +308,9 @@ export class AgentSandbox {
 
   /**
    * Creates the agent's disk-capped home image (sparse ext4, no reserved blocks, root owned by
-   * the agent) when enabled and possible; an existing image is kept. It is mounted only inside
-   * the agent's own mount namespace at each start.
+   * the agent) when enabled and possible; an existing image is kept. It is mounted on the home at
+   * the agent's first start (see {@link AgentSandbox.launch}) and stays mounted until
+   * {@link AgentSandbox.releaseHome} or {@link AgentSandbox.close}.
    * @returns the image path, or null when the home is a plain directory.
    * @throws EosError `EOS_AGENT_SPAWN_FAILED` when mkfs fails.
    */
@@ -331,12 +372,18 @@ export class AgentSandbox {
     // The cache file alone, at a fixed path: binding it at its host path would make the state
     // directory's path (and its listing) exist inside the sandbox.
     const cacheBind = cacheFile === null ? null : { host: cacheFile, sandbox: bw ? SANDBOX_CODE_CACHE : cacheFile };
+    const tools = this.#homeTools;
+    if (tools !== null && req.homeImage !== null) {
+      await this.#mountHome(spec, req.homeImage, req.homeDir, uid, tools);
+    }
     const cmd = buildSandboxCommand({
       mode: this.plan.mode,
       tools: { sh: '/bin/sh', setpriv: probe.setprivPath, bwrap: probe.bwrap?.path ?? null },
       uid,
       gid: uid,
-      cgroupProcsFiles: cgroup?.procsFiles() ?? [],
+      // The supervisor moves the wrapper into the cgroups (admit) while it starts.
+      cgroupProcsFiles: [],
+      cgroupGate: cgroup !== null,
       runtime: this.#runtime,
       readOnlyPaths: [...req.readOnlyDirs.map((host) => ({ host })), ...(cacheBind === null ? [] : [cacheBind])],
       home: { host: req.homeDir, sandbox: SANDBOX_HOME },
@@ -366,6 +413,10 @@ export class AgentSandbox {
     if (cmd.fds.status !== null) {
       stdio[cmd.fds.status] = 'pipe';
     }
+    const gateFd = cmd.fds.gate;
+    if (gateFd !== null) {
+      stdio[gateFd] = 'pipe';
+    }
     const logger = this.#logger;
     let cleaned = false;
     const closeSeccomp = (): void => {
@@ -374,22 +425,33 @@ export class AgentSandbox {
         seccompFd = null;
       }
     };
-    let file = cmd.file;
-    let args = cmd.args;
-    const tools = this.#homeTools;
-    if (req.homeImage !== null && tools !== null) {
-      file = tools.unshare;
-      args = ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c', HOME_MOUNT_SCRIPT, 'eosd-home', tools.losetup, tools.blockdev, tools.mount, req.homeImage, req.homeDir, cmd.file, ...cmd.args];
-    }
     return {
-      file,
-      args,
+      file: cmd.file,
+      args: cmd.args,
       env: cmd.env,
       stdio,
       statusFd: cmd.fds.status,
+      gateFd,
       socketPath,
       cgroup,
       afterSpawn: closeSeccomp,
+      async admit(child) {
+        if (gateFd === null || cgroup === null) {
+          return;
+        }
+        const gate = child.stdio[gateFd] as Writable | null | undefined;
+        if (gate === null || gate === undefined || child.pid === undefined) {
+          throw new EosError('EOS_AGENT_SPAWN_FAILED', `agent ${spec.id}: no process or gate pipe to admit into the cgroups`);
+        }
+        gate.on('error', (err) => logger.debug({ err, agentId: spec.id }, 'cgroup gate pipe error'));
+        try {
+          await cgroup.admit(child.pid);
+        } catch (err) {
+          gate.destroy();
+          throw new EosError('EOS_AGENT_SPAWN_FAILED', `cannot move agent ${spec.id} into its cgroups`, { cause: err });
+        }
+        gate.end(`${CGROUP_GATE_WORD}\n`);
+      },
       async classify(exit, stopRequested) {
         const after = cgroup === null ? null : await cgroup.readUsage();
         return classifyExit({
@@ -426,8 +488,63 @@ export class AgentSandbox {
     };
   }
 
-  /** Removes the daemon's parent cgroups (agents' cgroups must be gone). */
+  /**
+   * Mounts the agent's home image on its home once (in the daemon's mount namespace; the home's
+   * parents are root's state directory, and only this agent's sandbox binds it): attach a loop
+   * device, clear a stale read-only flag, mount `rw,nosuid,nodev,noexec`, check `rw`. Later
+   * starts reuse the mount.
+   */
+  async #mountHome(spec: AgentSpec, image: string, homeDir: string, uid: number, tools: HomeTools): Promise<void> {
+    let mounted = this.#homeMounts.get(homeDir);
+    if (mounted === undefined) {
+      mounted = mountHomeImage({
+        imagePath: image,
+        mountPoint: homeDir,
+        sizeBytes: spec.limits.homeBytes,
+        uid,
+        gid: uid,
+        logger: this.#logger,
+        mkfsPath: tools.mkfs,
+        mountPath: tools.mount,
+        umountPath: tools.umount,
+        losetupPath: tools.losetup,
+        blockdevPath: tools.blockdev,
+      });
+      this.#homeMounts.set(homeDir, mounted);
+      void mounted.catch(() => this.#homeMounts.delete(homeDir));
+    }
+    await mounted;
+  }
+
+  /**
+   * Unmounts an agent's home image (the loop device is freed with it); call when the agent is
+   * removed, after its processes are gone. A home this daemon did not mount is left alone.
+   */
+  async releaseHome(homeDir: string): Promise<void> {
+    const mounted = this.#homeMounts.get(homeDir);
+    const tools = this.#homeTools;
+    if (mounted === undefined || tools === null) {
+      return;
+    }
+    this.#homeMounts.delete(homeDir);
+    try {
+      await mounted;
+    } catch (err) {
+      this.#logger.debug({ err, homeDir }, 'home was never mounted');
+      return;
+    }
+    await unmountHome(homeDir, tools, this.#logger);
+  }
+
+  /** Unmounts the homes this daemon mounted and removes its parent cgroups (agents must be gone). */
   async close(): Promise<void> {
+    for (const homeDir of [...this.#homeMounts.keys()]) {
+      try {
+        await this.releaseHome(homeDir);
+      } catch (err) {
+        this.#logger.warn({ err, homeDir }, 'cannot unmount an agent home');
+      }
+    }
     for (const dir of this.#cgroupDirs) {
       try {
         await rmdir(dir);

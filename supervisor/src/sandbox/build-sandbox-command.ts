@@ -49,6 +49,20 @@ export interface SandboxCommandSpec {
   gid: number;
   /** `cgroup.procs` files the wrapper joins before exec (from `AgentCgroup.procsFiles()`); may be empty. */
   cgroupProcsFiles: readonly string[];
+  /**
+   * Instead of joining `cgroupProcsFiles` itself, the root wrapper blocks on a gate pipe (child fd
+   * `fds.gate`) before it execs the rest of the chain: the caller moves the wrapper's pid (the
+   * spawned child's pid) into the agent's cgroups and then writes `go\n` (see `admitToCgroups`).
+   * The slow first `cgroup.procs` write then overlaps the wrapper's start and `wrapperPrelude`
+   * instead of running in series. EOF or anything else on the gate: exit 111, nothing ran.
+   * @defaultValue false
+   */
+  cgroupGate?: boolean;
+  /**
+   * Shell code the root wrapper runs first (before the gate or join), with `args` as its positional
+   * parameters; it must consume them with `shift` so that `"$@"` is the chain afterwards.
+   */
+  wrapperPrelude?: { script: string; args: readonly string[] };
   /** Resource fallbacks applied by the wrapper with `ulimit` when cgroups are missing. */
   rlimits?: { addressSpaceKiB?: number; nproc?: number };
   runtime: NodeRuntime;
@@ -77,8 +91,8 @@ export interface SandboxCommand {
   args: string[];
   /** The env for spawn() itself (wrappers see it; bwrap modes replace it with `spec.env`). */
   env: Record<string, string>;
-  /** Child fd numbers this command reads: put the seccomp program / status pipe there. */
-  fds: { seccomp: number | null; status: number | null };
+  /** Child fd numbers this command reads: put the seccomp program / status pipe / gate pipe there. */
+  fds: { seccomp: number | null; status: number | null; gate: number | null };
   /** Minimum `stdio` array length: 1 + the highest child fd in use. */
   stdioLength: number;
 }
@@ -96,6 +110,17 @@ const WRAPPER_PATH = '/usr/bin:/bin';
  */
 const JOIN_SCRIPT =
   'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 111; shift; n=$((n-1)); done; exec "$@"';
+
+/** The word the caller writes on the gate once the wrapper's pid is in every agent cgroup. */
+export const CGROUP_GATE_WORD = 'go';
+
+/**
+ * Blocks until the caller has moved `$$` into the cgroups and says so on fd `fd`; closes the fd
+ * for the rest of the chain. `read` is a shell builtin: no process is forked before the move.
+ */
+function gateScript(fd: number): string {
+  return `read -r eosd_gate <&${fd} && [ "$eosd_gate" = ${CGROUP_GATE_WORD} ] || exit 111; exec "$@" ${fd}<&-`;
+}
 
 function sandboxPath(b: SandboxBind): string {
   return b.sandbox ?? b.host;
@@ -246,11 +271,16 @@ function bwrapArgs(spec: SandboxCommandSpec, fds: SandboxCommand['fds']): string
  */
 export function buildSandboxCommand(spec: SandboxCommandSpec): SandboxCommand {
   const bw = usesBwrap(spec.mode);
-  const want = [bw && spec.seccomp, bw && spec.statusFd];
+  const gate = spec.cgroupGate === true;
+  if (gate && spec.cgroupProcsFiles.length > 0) {
+    throw new TypeError('cgroupGate and cgroupProcsFiles exclude each other: with the gate the caller joins the cgroups');
+  }
+  const want = [bw && spec.seccomp, bw && spec.statusFd, gate];
   const allocated = allocateFds(spec.keepFds, want.filter(Boolean).length);
   const fds: SandboxCommand['fds'] = {
     seccomp: want[0] === true ? (allocated.shift() ?? null) : null,
     status: want[1] === true ? (allocated.shift() ?? null) : null,
+    gate: want[2] === true ? (allocated.shift() ?? null) : null,
   };
   let chain: string[];
   switch (spec.mode) {
@@ -272,13 +302,19 @@ export function buildSandboxCommand(spec: SandboxCommandSpec): SandboxCommand {
   }
   const prefix: string[] = [];
   const rl = spec.rlimits ?? {};
-  if (spec.cgroupProcsFiles.length > 0 || rl.addressSpaceKiB !== undefined || rl.nproc !== undefined) {
+  const prelude = spec.wrapperPrelude;
+  if (gate || prelude !== undefined || spec.cgroupProcsFiles.length > 0 || rl.addressSpaceKiB !== undefined || rl.nproc !== undefined) {
     // dash: -v = RLIMIT_AS in KiB, -p = RLIMIT_NPROC (per uid: useful only with a unique uid).
     const limits = [
       rl.addressSpaceKiB === undefined ? '' : `ulimit -v ${Math.trunc(rl.addressSpaceKiB)} || exit 111; `,
       rl.nproc === undefined ? '' : `ulimit -p ${Math.trunc(rl.nproc)} || exit 111; `,
     ].join('');
-    prefix.push(spec.tools.sh, '-c', limits + JOIN_SCRIPT, 'eosd-cgjoin', String(spec.cgroupProcsFiles.length), ...spec.cgroupProcsFiles);
+    const head = prelude === undefined ? '' : `${prelude.script}\n`;
+    if (fds.gate !== null) {
+      prefix.push(spec.tools.sh, '-c', head + limits + gateScript(fds.gate), 'eosd-gate', ...(prelude?.args ?? []));
+    } else {
+      prefix.push(spec.tools.sh, '-c', head + limits + JOIN_SCRIPT, 'eosd-cgjoin', ...(prelude?.args ?? []), String(spec.cgroupProcsFiles.length), ...spec.cgroupProcsFiles);
+    }
   }
   const full = [...prefix, ...chain];
   const [file, ...args] = full;
@@ -286,6 +322,6 @@ export function buildSandboxCommand(spec: SandboxCommandSpec): SandboxCommand {
     throw new TypeError('empty sandbox command');
   }
   const env = bw ? { PATH: WRAPPER_PATH } : { ...spec.env };
-  const highest = Math.max(2, ...spec.keepFds, fds.seccomp ?? 0, fds.status ?? 0);
+  const highest = Math.max(2, ...spec.keepFds, fds.seccomp ?? 0, fds.status ?? 0, fds.gate ?? 0);
   return { file, args, env, fds, stdioLength: highest + 1 };
 }

@@ -231,6 +231,27 @@ export class AgentCgroup {
     return this.#dirs.map((d) => join(d.path, 'cgroup.procs'));
   }
 
+  /**
+   * Moves process `pid` (one that has not forked anything that must be contained yet, e.g. the
+   * root wrapper blocked on its gate) into every one of the agent's cgroups; what it forks or
+   * execs afterwards starts inside. The first v1 write can wait for an RCU grace period (~10 ms);
+   * the calls run on the thread pool, so the event loop does not.
+   * @throws the fs error of a write that failed (e.g. ESRCH when the process is gone); the
+   * process may then be in some of the cgroups, so the caller must not let it run.
+   */
+  async admit(pid: number): Promise<void> {
+    if (!Number.isSafeInteger(pid) || pid <= 0) {
+      throw new TypeError(`invalid pid ${String(pid)}`);
+    }
+    // All at once on the thread pool: the first write waits for the grace period, the others for
+    // the lock it holds, and none waits for an event-loop turn between them.
+    const results = await Promise.allSettled(this.procsFiles().map((file) => writeFile(file, String(pid))));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) {
+      throw failed.reason;
+    }
+  }
+
   #dir(controller: CgroupController | 'cpuacct'): CgroupDir | undefined {
     return this.#dirs.find((d) => d.controllers.includes(controller));
   }

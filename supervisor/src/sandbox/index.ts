@@ -15,6 +15,7 @@
  */
 export {
   buildSandboxCommand,
+  CGROUP_GATE_WORD,
   CGROUP_JOIN_FAILED_EXIT_CODE,
   type SandboxBind,
   type SandboxCommand,

@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { chmod, mkdtemp, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { execFile } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { onTestFinished } from 'vitest';
@@ -155,6 +157,38 @@ async function removeDaemonCgroups(stateDir: string): Promise<void> {
   }
 }
 
+/** Agent home mounts (`<stateDir>/agents/<id>/home`) in this mount namespace, from /proc/self/mountinfo. */
+export async function agentHomeMounts(stateDir: string): Promise<{ mountPoint: string; source: string; options: string }[]> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  const agents = join(stateDir, 'agents');
+  const out: { mountPoint: string; source: string; options: string }[] = [];
+  for (const line of info.split('\n')) {
+    const f = line.split(' ');
+    const mountPoint = (f[4] ?? '').replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+    if (dirname(dirname(mountPoint)) === agents && mountPoint.endsWith('/home')) {
+      const sep = f.indexOf('-');
+      out.push({ mountPoint, source: f[sep + 2] ?? '', options: f[5] ?? '' });
+    }
+  }
+  return out;
+}
+
+/**
+ * Unmounts the agent homes a daemon on `stateDir` left mounted: one stopped gracefully unmounts
+ * them itself; one killed with SIGKILL cannot, and a later daemon on the same state dir would.
+ * Lazy, so the loop devices (autoclear) are freed once the dead agents' namespaces are gone.
+ */
+async function removeDaemonHomeMounts(stateDir: string): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    return;
+  }
+  for (const m of await agentHomeMounts(stateDir)) {
+    await promisify(execFile)('umount', ['-l', m.mountPoint]).catch((err: unknown) => {
+      process.stderr.write(`cannot unmount ${m.mountPoint}: ${String(err)}\n`);
+    });
+  }
+}
+
 /** Starts the built daemon on a config and waits for 'supervisor ready'. Cleans up after the test. */
 export async function startDaemon(
   config: DaemonConfigInput,
@@ -183,6 +217,7 @@ export async function startDaemon(
       clearTimeout(timer);
     }
     await removeDaemonCgroups(stateDir);
+    await removeDaemonHomeMounts(stateDir);
   });
   if (opts.waitReady !== false) {
     await out.waitFor((l) => l.msg === 'supervisor ready', 30_000);
