@@ -142,6 +142,7 @@ async function runOnce(variant, pings) {
       blockP50: blocks,
       cpu: { d: (after.d.cpu - before.d.cpu), s: (after.s.cpu - before.s.cpu), r: (after.r.cpu - before.r.cpu) },
       perPing: { d: per('d', 'cpu'), s: per('s', 'cpu'), r: per('r', 'cpu') },
+      userPerPing: { d: per('d', 'utime'), s: per('s', 'utime'), r: per('r', 'utime') },
       csPerPing: { sVol: per('s', 'vol'), sNon: per('s', 'nonvol'), dVol: per('d', 'vol') },
       throttled: after.thr - before.thr,
       load: loadavg()[0],
