@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// eosd benchmark runner: `pnpm bench [p1 p2 ...] [--json] [--repeats N] [--count N] [--pings N]
+// eosd benchmark runner: `pnpm bench [p1 p2 ...] [--json] [--repeats N] [--count N] [--pings N] [--warmup-pings N]
 // [--spawns N] [--agents N] [--inflight N] [--full] [--profile DIR]`. Runs real daemon and agent processes (build
 // first: `npx tsc -b`), compares each scenario with a baseline measured in the same run, prints a
 // table (or, with --json, one JSON object per scenario per line). See docs/performance.md.
@@ -24,6 +24,7 @@ const { values, positionals } = parseArgs({
     repeats: { type: 'string', default: '5' },
     count: { type: 'string', default: '100000' },
     pings: { type: 'string', default: '2000' },
+    'warmup-pings': { type: 'string', default: '3000' },
     spawns: { type: 'string', default: '15' },
     agents: { type: 'string', default: '100' },
     inflight: { type: 'string', default: '512' },
@@ -47,6 +48,7 @@ const opts = {
   repeats: Number(values.repeats),
   count: Number(values.count),
   pings: Number(values.pings),
+  warmupPings: Number(values['warmup-pings']),
   spawns: Number(values.spawns),
   agents: Number(values.agents),
   inFlight: Number(values.inflight),

@@ -20,7 +20,7 @@ async function repeat(n, fn, cpu = []) {
 }
 
 export async function run(opts) {
-  const params = { rounds: 0, warmupRounds: 0, count: 0, pings: opts.pings, warmupPings: Math.ceil(opts.pings / 10) };
+  const params = { rounds: 0, warmupRounds: 0, count: 0, pings: opts.pings, warmupPings: opts.warmupPings };
   const n = Math.max(1, Math.min(opts.repeats, 3));
   const base = await repeat(n, () => runRelay(params, 1));
   const cpu = [];
@@ -40,8 +40,8 @@ export async function run(opts) {
     ],
     cpuUsPerEvent: { daemon: cpuMedian('daemon'), sender: cpuMedian('sender'), receiver: cpuMedian('receiver') },
     notes: [
-      `${opts.pings} pings per run after ${params.warmupPings} warm-up, ${n} runs each`,
-      `CPU µs per ping (median over runs, /proc, from both agents ready to the results): daemon ${cpuMedian('daemon').toFixed(1)}, sender ${cpuMedian('sender').toFixed(1)}, receiver ${cpuMedian('receiver').toFixed(1)}`,
+      `${opts.pings} pings per run after ${params.warmupPings} warm-up pings (the first ~1,000 pings run cold JIT code), ${n} runs each`,
+      `CPU µs per ping (median over runs, /proc, over the measured pings only, warm-up excluded): daemon ${cpuMedian('daemon').toFixed(1)}, sender ${cpuMedian('sender').toFixed(1)}, receiver ${cpuMedian('receiver').toFixed(1)}`,
     ],
   };
 }

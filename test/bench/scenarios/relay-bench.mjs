@@ -83,16 +83,22 @@ export async function runEosd(params, { rateLimit, daemonEnv = {}, daemonNodeArg
       },
       { extraEnv: daemonEnv, nodeArgs: daemonNodeArgs },
     );
-    // CPU of each process from the moment both agents are ready (start-up excluded; the run starts
-    // then, so its first milliseconds may be missed) to the results, divided by every event of the
-    // run, warm-up included.
+    // CPU of each process to the results, divided by the events counted: for bursts (P1) from the
+    // moment both agents are ready (start-up excluded; the run starts then, so its first milliseconds
+    // may be missed), warm-up rounds included; for pings alone (P2) from the receiver's 'bench warm'
+    // line (the end of the warm-up pings, whose cold-JIT frames cost several times a warm one) over
+    // the measured pings only. That line reaches the runner a few pings late: the window misses them.
     const receiverPid = (await daemon.client.startAgent('bench-receiver')).pid;
     const senderPid = (await daemon.client.startAgent('bench-sender')).pid;
     const daemonPid = daemon.proc.child.pid;
+    const pingsOnly = params.rounds === 0 && params.pings > 0;
+    if (pingsOnly) {
+      await daemon.proc.waitFor((l) => l.msg === 'bench warm' || l.msg === 'bench control emit failed', 60_000, 'end of the P2 warm-up');
+    }
     const cpu0 = { daemon: await cpuUs(daemonPid), sender: await cpuUs(senderPid, true), receiver: await cpuUs(receiverPid, true) };
     const timeoutMs = 60_000 + params.rounds * 60_000;
     await daemon.proc.waitFor((l) => l.msg === 'bench latency' || l.msg === 'bench control emit failed', timeoutMs, 'eosd bench results');
-    const events = params.count * params.rounds + params.pings + params.warmupPings;
+    const events = pingsOnly ? params.pings : params.count * params.rounds + params.pings + params.warmupPings;
     const cpuUsPerEvent = {
       daemon: ((await cpuUs(daemonPid)) - cpu0.daemon) / events,
       sender: ((await cpuUs(senderPid, true)) - cpu0.sender) / events,
