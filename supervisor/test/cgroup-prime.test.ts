@@ -5,10 +5,12 @@ import { ownProcsFile } from '../src/sandbox/cgroup-manager.js';
 
 const hybrid: CgroupLayout = {
   v2Root: '/sys/fs/cgroup/unified',
+  v2Controllers: [],
+  v2Kill: true,
   v1: { memory: '/sys/fs/cgroup/memory', pids: '/sys/fs/cgroup/pids', cpu: '/sys/fs/cgroup/cpu', cpuacct: '/sys/fs/cgroup/cpuacct' },
   controllers: { memory: 'v1', pids: 'v1', cpu: 'v1' },
 };
-const pureV2: CgroupLayout = { v2Root: '/sys/fs/cgroup', v1: {}, controllers: { memory: 'v2', pids: 'v2', cpu: 'v2' } };
+const pureV2: CgroupLayout = { v2Root: '/sys/fs/cgroup', v2Controllers: ['memory', 'pids', 'cpu'], v2Kill: true, v1: {}, controllers: { memory: 'v2', pids: 'v2', cpu: 'v2' } };
 
 describe('ownProcsFile', () => {
   it('names the daemon’s own cgroup in the pids v1 hierarchy first', () => {
