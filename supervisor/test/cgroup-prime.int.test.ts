@@ -1,6 +1,6 @@
 // The attach priming of CgroupManager.create moves the daemon into the cgroup it is already in:
 // real cgroups, root only. The process's own cgroups must be exactly what they were.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { pino } from 'pino';
@@ -26,7 +26,7 @@ describe.skipIf(!isRoot)('cgroup attach priming (root; skipped otherwise: needs 
   afterAll(() => {
     for (const root of [...Object.values(layout?.v1 ?? {}), layout?.v2Root]) {
       if (root !== null && root !== undefined && existsSync(join(root, parent))) {
-        rmSync(join(root, parent), { recursive: false, force: true });
+        rmdirSync(join(root, parent));
       }
     }
   });
