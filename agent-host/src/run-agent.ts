@@ -38,6 +38,8 @@ export interface RunAgentOptions {
   log: HostLogger;
   /** The real process.exit, captured before any author code loaded. */
   exit: (code: number) => never;
+  /** Called once Ready is sent (the code-cache training start ends there). */
+  onReady?: () => void;
 }
 
 function hello(client: agentV1.AgentServiceClient, signer: CallSigner): Promise<agentV1.HelloResponse__Output> {
@@ -152,6 +154,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<never> {
   }
   runtime.sendReady();
   log('info', { tickRateMs: helloRes.tickRateMs }, 'agent ready');
+  opts.onReady?.();
 
   const started = lifecycle;
   if (helloRes.tickRateMs > 0) {

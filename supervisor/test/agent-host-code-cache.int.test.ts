@@ -52,6 +52,23 @@ describe.skipIf(!existsSync(LOADER))('AgentHostCodeCache (needs `pnpm build`)', 
     expect(await runLoader(['--max-old-space-size=128', LOADER, `--code-cache=${file}`])).toMatch(/rejected by V8/);
   }, 60_000);
 
+  it('trains the cache on a whole start (Hello, Session, a no-op agent, Ready): it holds more than the top level, nothing is left behind', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'eosd-cc-'));
+    const lines: string[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(line) });
+    const file = await new AgentHostCodeCache({ loaderPath: LOADER, dir: join(dir, 'cc'), logger }).pathFor(96);
+    expect(file).not.toBeNull();
+    expect(lines.join('')).not.toMatch(/training start failed/);
+    // The training socket and the no-op agent are gone; only the cache remains.
+    expect(await readdir(join(dir, 'cc'))).toEqual([file!.split('/').pop()]);
+    // The top level alone, as the fallback produces it: the trained cache also holds the functions
+    // compiled on the start path.
+    const topOnly = join(dir, 'top.v8cache');
+    await execFileAsync(process.execPath, ['--max-old-space-size=96', LOADER, `--produce-code-cache=${topOnly}`], { env: {} });
+    expect((await stat(file!)).size).toBeGreaterThan((await stat(topOnly)).size * 1.3);
+    expect(await runLoader(['--max-old-space-size=96', LOADER, `--code-cache=${file}`])).not.toMatch(/rejected/);
+  }, 60_000);
+
   it('returns null (agents start without a cache) when the cache cannot be produced', async () => {
     dir = await mkdtemp(join(tmpdir(), 'eosd-cc-'));
     await writeFile(join(dir, 'cc'), 'not a directory');

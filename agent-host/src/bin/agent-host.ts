@@ -12,6 +12,12 @@ const IMPORT_HOOK = Symbol.for('eosd.agent-host.importModule');
 const importHook = (globalThis as Record<symbol, unknown>)[IMPORT_HOOK];
 delete (globalThis as Record<symbol, unknown>)[IMPORT_HOOK];
 const importModule = typeof importHook === 'function' ? (importHook as (url: string) => Promise<unknown>) : undefined;
+// Only the loader's code-cache training (--produce-code-cache with --train-socket, run by the
+// supervisor with a no-op agent) leaves this: it writes the cache once the start is complete.
+const TRAINED_HOOK = Symbol.for('eosd.agent-host.trained');
+const trainedHook = (globalThis as Record<symbol, unknown>)[TRAINED_HOOK];
+delete (globalThis as Record<symbol, unknown>)[TRAINED_HOOK];
+const onReady = typeof trainedHook === 'function' ? (trainedHook as () => void) : undefined;
 
 const realExit = process.exit.bind(process) as (code?: number) => never;
 const writeStdout = process.stdout.write.bind(process.stdout);
@@ -43,7 +49,14 @@ process.on('unhandledRejection', (err) => {
 async function main(): Promise<void> {
   const { bootstrap, closed } = await readBootstrap();
   log = createHostLogger((line) => writeStdout(line), bootstrap.agentId);
-  await runAgent({ bootstrap, lifelineClosed: closed, log, exit, ...(importModule === undefined ? {} : { importModule }) });
+  await runAgent({
+    bootstrap,
+    lifelineClosed: closed,
+    log,
+    exit,
+    ...(importModule === undefined ? {} : { importModule }),
+    ...(onReady === undefined ? {} : { onReady }),
+  });
 }
 
 main().catch((err: unknown) => {

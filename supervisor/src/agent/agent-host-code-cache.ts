@@ -1,14 +1,15 @@
-import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import type { Writable } from 'node:stream';
+import { encodeBootstrap, PROTOCOL_VERSION } from '@everythingos/proto';
 import type { Logger } from 'pino';
-
-const execFileAsync = promisify(execFile);
 
 /** Time one cache production may take before the agent starts without a cache. */
 const PRODUCE_TIMEOUT_MS = 30_000;
+/** Longest Unix socket path Linux takes (108 bytes with the terminating NUL). */
+const MAX_SOCKET_PATH = 107;
 
 /** Options of {@link AgentHostCodeCache}. */
 export interface AgentHostCodeCacheOptions {
@@ -24,7 +25,10 @@ export interface AgentHostCodeCacheOptions {
 /**
  * V8 code caches for agent-host's CommonJS bundle, one per set of V8 flags the agents run with
  * (today only `--max-old-space-size` varies). Produced by the supervisor, as root, by running the
- * loader with `--produce-code-cache` (the bundle's top level only: no agent code, no bootstrap) into a
+ * loader with `--produce-code-cache` and `--train-socket`: one whole start (bootstrap, Hello, Session,
+ * import of a no-op agent the loader writes itself, onStart, Ready) against a stand-in supervisor in
+ * the loader, so the functions compiled on that path are in the cache, not only the bundle's top level
+ * (the fallback when the training start fails). No agent package is involved. The cache goes into a
  * root-owned directory that sandboxes bind read-only; agents never write it. The file name carries
  * the SHA-256 of the body, the node binary's path and version and the flags, because V8 itself checks
  * only the source length. A failed production is logged and the agent starts without a cache.
@@ -73,12 +77,25 @@ export class AgentHostCodeCache {
       await chmod(this.dir, 0o755);
       const tmp = `${file}.${process.pid}.tmp`;
       await rm(tmp, { force: true });
-      // No fd 3: the body's main fails after its top level ran; the loader writes the cache first.
-      await execFileAsync(this.#o.nodePath ?? process.execPath, [flag, this.#o.loaderPath, `--produce-code-cache=${tmp}`], {
-        env: {},
-        cwd: '/',
-        timeout: PRODUCE_TIMEOUT_MS,
-      });
+      const socketPath = join(this.dir, `train-${process.pid}-${heapMiB}.sock`);
+      try {
+        if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
+          throw new Error(`training socket path ${socketPath} is too long`);
+        }
+        const bootstrap = encodeBootstrap({
+          protocolVersion: PROTOCOL_VERSION,
+          agentId: 'code-cache',
+          socketPath,
+          sessionKey: randomBytes(32),
+          packageDir: this.dir,
+        });
+        await this.#runLoader([flag, this.#o.loaderPath, `--produce-code-cache=${tmp}`, `--train-socket=${socketPath}`], bootstrap);
+      } catch (err) {
+        this.#o.logger.warn({ err, flag }, 'agent-host code cache training start failed; caching the top level only');
+        await rm(tmp, { force: true });
+        // No fd 3: the body's main fails after its top level ran; the loader writes the cache first.
+        await this.#runLoader([flag, this.#o.loaderPath, `--produce-code-cache=${tmp}`], null);
+      }
       await chmod(tmp, 0o644);
       await rename(tmp, file);
       this.#o.logger.debug({ file, flag }, 'agent-host code cache produced');
@@ -87,5 +104,39 @@ export class AgentHostCodeCache {
       this.#o.logger.warn({ err, flag }, 'cannot produce the agent-host code cache; agents compile agent-host at each start');
       return null;
     }
+  }
+
+  /** Runs the loader (as this process, empty environment) with `bootstrap` on fd 3 if given; rejects unless it exits 0. */
+  #runLoader(args: string[], bootstrap: Buffer | null): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const child = spawn(this.#o.nodePath ?? process.execPath, args, {
+        env: {},
+        cwd: '/',
+        stdio: ['ignore', 'ignore', 'pipe', bootstrap === null ? 'ignore' : 'pipe'],
+      });
+      let stderr = '';
+      child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr = (stderr + chunk).slice(-4096);
+      });
+      const timer = setTimeout(() => child.kill('SIGKILL'), PRODUCE_TIMEOUT_MS);
+      child.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      child.once('close', (code, signal) => {
+        clearTimeout(timer);
+        if (code === 0) {
+          resolve();
+        } else {
+          reject(new Error(`agent-host loader ended with ${signal ?? `exit ${String(code)}`}: ${stderr.trim()}`));
+        }
+      });
+      if (bootstrap !== null) {
+        // The pipe stays open (the host's lifeline) until the loader exits.
+        const lifeline = child.stdio[3] as Writable;
+        lifeline.on('error', (err) => this.#o.logger.debug({ err }, 'code cache training: bootstrap pipe error'));
+        lifeline.write(bootstrap);
+      }
+    });
   }
 }

@@ -363,7 +363,16 @@ export class AgentSandbox {
     for (const p of cgroup?.paths ?? []) {
       this.#cgroupDirs.add(dirname(p));
     }
-    const usageBefore: CgroupUsage | null = cgroup === null ? null : await cgroup.readUsage();
+    // The counters' baseline for classify (OOM kills, pids.max hits): read while the command is
+    // built and spawned, and settled in admit before the wrapper's pid enters the cgroups, so it
+    // still counts nothing of this start.
+    const usageBefore: Promise<CgroupUsage | null> =
+      cgroup === null
+        ? Promise.resolve(null)
+        : cgroup.readUsage().catch((err: unknown) => {
+            this.#logger.warn({ err, agentId: spec.id }, 'cannot read the cgroup counters before the start');
+            return null;
+          });
     const home = bw ? SANDBOX_HOME : req.homeDir;
     const socketPath = bw ? join(SANDBOX_SOCKET_DIR, 'agent.sock') : join(req.socketDir, 'agent.sock');
     const heapMiB = Math.max(16, Math.floor((spec.limits.memoryBytes / (1024 * 1024)) * 0.75));
@@ -445,6 +454,7 @@ export class AgentSandbox {
         }
         gate.on('error', (err) => logger.debug({ err, agentId: spec.id }, 'cgroup gate pipe error'));
         try {
+          await usageBefore;
           await cgroup.admit(child.pid);
         } catch (err) {
           gate.destroy();
@@ -453,14 +463,15 @@ export class AgentSandbox {
         gate.end(`${CGROUP_GATE_WORD}\n`);
       },
       async classify(exit, stopRequested) {
+        const before = await usageBefore;
         const after = cgroup === null ? null : await cgroup.readUsage();
         return classifyExit({
           code: exit.code,
           signal: exit.signal,
           codeEncodesSignal: bw,
-          oomKillsBefore: usageBefore?.oomKills ?? null,
+          oomKillsBefore: before?.oomKills ?? null,
           oomKillsAfter: after?.oomKills ?? null,
-          pidsMaxEventsBefore: usageBefore?.pidsMaxEvents ?? null,
+          pidsMaxEventsBefore: before?.pidsMaxEvents ?? null,
           pidsMaxEventsAfter: after?.pidsMaxEvents ?? null,
           stopRequested,
         });

@@ -128,14 +128,13 @@ export class CgroupManager {
       }
     }
     const dirs = this.dirsFor(agentId);
+    this.#primeAttach();
     try {
       await this.#enableV2Controllers();
-      for (const dir of dirs) {
-        await mkdir(dir.path, { recursive: true });
-      }
-      for (const dir of dirs) {
-        await writeLimits(dir, limits);
-      }
+      // One directory per hierarchy: independent, so created and limited concurrently (each
+      // directory's own writes stay in order, see writeLimits).
+      await Promise.all(dirs.map((dir) => mkdir(dir.path, { recursive: true })));
+      await Promise.all(dirs.map((dir) => writeLimits(dir, limits)));
     } catch (err) {
       throw new EosError('EOS_AGENT_SPAWN_FAILED', `cannot set up cgroups for agent ${agentId}; is eosd root and are the cgroup hierarchies writable?`, {
         cause: err,
@@ -144,6 +143,26 @@ export class CgroupManager {
     }
     this.#logger.debug({ agentId, dirs: dirs.map((d) => d.path), limits }, 'agent cgroups created');
     return new AgentCgroup(agentId, dirs, this.#logger);
+  }
+
+  /**
+   * Starts, without waiting for it, a move of the daemon into the cgroup it is already in: `0` (the
+   * writing process) into its own `cgroup.procs` of one hierarchy, which changes nothing. Every
+   * `cgroup.procs` write takes the kernel's global threadgroup rwsem for writing, and the first one
+   * after a quiet spell waits for an RCU grace period (~10 ms) while the rwsem switches its readers
+   * to the slow path; a write that follows within about a grace period finds it switched and does not
+   * wait. Issued when an agent's cgroups are being created, the wait runs alongside the mkdirs,
+   * limit writes and the spawn of the wrapper instead of inside {@link AgentCgroup.admit}. Best effort:
+   * a failure (no such file, EBUSY on a v2 cgroup with children) only leaves the wait where it was.
+   * The daemon's own cgroup is read from /proc/self/cgroup right before the write.
+   */
+  #primeAttach(): void {
+    void (async () => {
+      const file = ownProcsFile(this.#layout, await readFile('/proc/self/cgroup', 'utf8'));
+      if (file !== null) {
+        await writeFile(file, '0');
+      }
+    })().catch((err: unknown) => this.#logger.debug({ err }, 'cgroup attach priming failed; the admission will wait for the grace period'));
   }
 
   /** A handle on an agent's cgroups without creating them (for kill/remove after a restart). */
@@ -162,6 +181,33 @@ export class CgroupManager {
     await mkdir(join(root, this.#parent), { recursive: true });
     await writeFile(join(root, this.#parent, 'cgroup.subtree_control'), line);
   }
+}
+
+/**
+ * The `cgroup.procs` of the cgroup this process is in, in the first v1 hierarchy eosd uses (or
+ * the v2 hierarchy), from the text of /proc/self/cgroup; null when none can be named.
+ */
+export function ownProcsFile(layout: CgroupLayout, procSelfCgroup: string): string | null {
+  const lines = procSelfCgroup
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const first = line.indexOf(':');
+      const second = line.indexOf(':', first + 1);
+      return { controllers: line.slice(first + 1, second).split(',').filter(Boolean), path: line.slice(second + 1) };
+    });
+  for (const c of ['pids', 'memory', 'cpu'] as const) {
+    const mount = layout.v1[c];
+    const own = lines.find((l) => l.controllers.includes(c));
+    if (layout.controllers[c] === 'v1' && mount !== undefined && own !== undefined && own.path.startsWith('/')) {
+      return join(mount, own.path, 'cgroup.procs');
+    }
+  }
+  const v2 = lines.find((l) => l.controllers.length === 0);
+  if (layout.v2Root !== null && v2 !== undefined && v2.path.startsWith('/')) {
+    return join(layout.v2Root, v2.path, 'cgroup.procs');
+  }
+  return null;
 }
 
 async function writeLimits(dir: CgroupDir, limits: CgroupLimits): Promise<void> {
@@ -276,24 +322,31 @@ export class AgentCgroup {
     const num = (s: string | null): number | null => (s === null ? null : Number(s.trim()));
     const keyed = (s: string | null, key: string): number | null => (s === null ? null : (parseKeyed(s).get(key) ?? null));
     const v2mem = mem?.kind === 'v2';
-    const memoryBytes = num(await this.#read(mem, v2mem ? 'memory.current' : 'memory.usage_in_bytes'));
-    const memoryPeakBytes = num(await this.#read(mem, v2mem ? 'memory.peak' : 'memory.max_usage_in_bytes'));
-    const oomKills = keyed(await this.#read(mem, v2mem ? 'memory.events' : 'memory.oom_control'), 'oom_kill');
+    // The files are independent: read concurrently on the thread pool.
+    const [memCurrent, memPeak, memEvents, cpuStat, cpuacct, pidsCurrent, pidsEvents] = await Promise.all([
+      this.#read(mem, v2mem ? 'memory.current' : 'memory.usage_in_bytes'),
+      this.#read(mem, v2mem ? 'memory.peak' : 'memory.max_usage_in_bytes'),
+      this.#read(mem, v2mem ? 'memory.events' : 'memory.oom_control'),
+      this.#read(cpu, 'cpu.stat'),
+      cpu?.kind === 'v2' ? Promise.resolve(null) : this.#read(this.#dir('cpuacct'), 'cpuacct.usage'),
+      this.#read(pids, 'pids.current'),
+      this.#read(pids, 'pids.events'),
+    ]);
     let cpuUsageNs: number | null;
     if (cpu?.kind === 'v2') {
-      const usec = keyed(await this.#read(cpu, 'cpu.stat'), 'usage_usec');
+      const usec = keyed(cpuStat, 'usage_usec');
       cpuUsageNs = usec === null ? null : usec * 1000;
     } else {
-      cpuUsageNs = num(await this.#read(this.#dir('cpuacct'), 'cpuacct.usage'));
+      cpuUsageNs = num(cpuacct);
     }
     return {
-      memoryBytes,
-      memoryPeakBytes,
+      memoryBytes: num(memCurrent),
+      memoryPeakBytes: num(memPeak),
       cpuUsageNs,
-      oomKills,
-      pidsCurrent: num(await this.#read(pids, 'pids.current')),
-      pidsMaxEvents: keyed(await this.#read(pids, 'pids.events'), 'max'),
-      cpuThrottledPeriods: keyed(await this.#read(cpu, 'cpu.stat'), 'nr_throttled'),
+      oomKills: keyed(memEvents, 'oom_kill'),
+      pidsCurrent: num(pidsCurrent),
+      pidsMaxEvents: keyed(pidsEvents, 'max'),
+      cpuThrottledPeriods: keyed(cpuStat, 'nr_throttled'),
     };
   }
 
