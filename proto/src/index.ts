@@ -29,6 +29,7 @@ export type { PackageDefinition } from './load.js';
 export { encodeBootstrap, decodeBootstrap, MAX_BOOTSTRAP_BYTES } from './bootstrap.js';
 export type { Bootstrap } from './bootstrap.js';
 export { computeCallMac } from './call-auth.js';
+export { MAX_SESSION_FRAME_ENTRIES, sessionEntryCount } from './session-codec.js';
 export { PROTOCOL_VERSION } from './version.js';
 export type * as agentV1 from './gen/eos/agent/v1/index.js';
 export type * as controlV1 from './gen/eos/control/v1/index.js';

@@ -30,6 +30,11 @@ interface FieldSpec {
   readonly repeated: boolean;
   /** Member of the message's oneof. */
   readonly oneof: boolean;
+  /**
+   * For a repeated message field the decoder fills from untrusted input: entries past this many
+   * are skipped without being built, and only counted (see {@link sessionEntryCount}).
+   */
+  readonly keep: number | undefined;
   /** The (key << 3 | wire type) byte: every field number here is below 16. */
   readonly tag: number;
   /** For kind 'message'. */
@@ -68,8 +73,8 @@ function wireType(kind: Kind): number {
   }
 }
 
-function field(no: number, name: string, kind: Kind, opts: { repeated?: boolean; oneof?: boolean; type?: MessageSpec } = {}): FieldSpec {
-  return { no, name, kind, repeated: opts.repeated ?? false, oneof: opts.oneof ?? false, tag: (no << 3) | wireType(kind), type: opts.type };
+function field(no: number, name: string, kind: Kind, opts: { repeated?: boolean; oneof?: boolean; type?: MessageSpec; keep?: number } = {}): FieldSpec {
+  return { no, name, kind, repeated: opts.repeated ?? false, oneof: opts.oneof ?? false, tag: (no << 3) | wireType(kind), type: opts.type, keep: opts.keep };
 }
 
 function message(name: string, fields: FieldSpec[], oneof?: string): MessageSpec {
@@ -86,15 +91,35 @@ const auth = (): FieldSpec => field(1, 'auth', 'message', { type: CALL_AUTH });
 const EMIT = message('Emit', [auth(), field(2, 'channel', 'string'), field(3, 'priority', 'enum'), field(4, 'body', 'bytes')]);
 const ACT_REQUEST = message('ActRequest', [auth(), field(2, 'channel', 'string'), field(3, 'priority', 'enum'), field(4, 'body', 'bytes')]);
 
+/**
+ * Emits or acts one Session frame may carry. More is a protocol violation that ends the session
+ * (agent-host sends at most 256). The decoder builds at most one entry more than this, so that the
+ * supervisor sees the violation, and only counts the rest: an 8 MiB frame of four million empty
+ * entries costs a scan, not four million objects (STRIDE D-7).
+ */
+export const MAX_SESSION_FRAME_ENTRIES = 1024;
+
+/** Entries counted, not built, by the decoder, by the array that holds the ones it built. */
+const entryCounts = new WeakMap<readonly unknown[], number>();
+
+/**
+ * How many entries the decoded frame carried in `entries` (an EmitBatch's `emits` or an
+ * ActBatch's `acts`): its length, or more when the decoder stopped building them past
+ * {@link MAX_SESSION_FRAME_ENTRIES}.
+ */
+export function sessionEntryCount(entries: readonly unknown[]): number {
+  return entryCounts.get(entries) ?? entries.length;
+}
+
 const SESSION_REQUEST = message(
   'SessionRequest',
   [
-    field(1, 'emits', 'message', { oneof: true, type: message('EmitBatch', [field(1, 'emits', 'message', { repeated: true, type: EMIT })]) }),
+    field(1, 'emits', 'message', { oneof: true, type: message('EmitBatch', [field(1, 'emits', 'message', { repeated: true, type: EMIT, keep: MAX_SESSION_FRAME_ENTRIES + 1 })]) }),
     field(2, 'subscribe', 'message', { oneof: true, type: message('Subscribe', [auth(), field(2, 'channel', 'string')]) }),
     field(3, 'log', 'message', { oneof: true, type: message('LogRecord', [auth(), field(2, 'level', 'string'), field(3, 'body', 'bytes')]) }),
     field(4, 'heartbeat', 'message', { oneof: true, type: message('Heartbeat', [auth(), field(2, 'body', 'bytes')]) }),
     field(5, 'ready', 'message', { oneof: true, type: message('Ready', [auth()]) }),
-    field(6, 'acts', 'message', { oneof: true, type: message('ActBatch', [field(1, 'acts', 'message', { repeated: true, type: ACT_REQUEST })]) }),
+    field(6, 'acts', 'message', { oneof: true, type: message('ActBatch', [field(1, 'acts', 'message', { repeated: true, type: ACT_REQUEST, keep: MAX_SESSION_FRAME_ENTRIES + 1 })]) }),
   ],
   'frame',
 );
@@ -825,10 +850,17 @@ function readMessage(spec: MessageSpec, end: number): Record<string, unknown> {
     switch (f.kind) {
       case 'message': {
         const n = readLength(end);
+        const list = f.repeated ? (o[f.name] as unknown[]) : undefined;
+        if (list !== undefined && f.keep !== undefined && list.length >= f.keep) {
+          // Past the cap: counted, not built (the length was checked against the end above).
+          at += n;
+          entryCounts.set(list, (entryCounts.get(list) ?? list.length) + 1);
+          break;
+        }
         const type = f.type as MessageSpec;
         const v = type.read === undefined ? readMessage(type, at + n) : type.read(at + n);
-        if (f.repeated) {
-          (o[f.name] as unknown[]).push(v);
+        if (list !== undefined) {
+          list.push(v);
         } else {
           o[f.name] = v;
           if (f.oneof && f.no > oneofNo) {

@@ -7,7 +7,9 @@ import {
   decodeSessionResponse,
   encodeSessionRequest,
   encodeSessionResponse,
+  MAX_SESSION_FRAME_ENTRIES,
   sessionCodecSchema,
+  sessionEntryCount,
   type SessionCodecField,
 } from '../src/session-codec.js';
 
@@ -302,6 +304,40 @@ describe('session codec', () => {
     // The emits field with length 2^32 (protobufjs keeps the low 32 bits: an empty batch).
     const longLength = Buffer.from('0a8080808010', 'hex');
     expect(() => decodeSessionRequest(longLength)).toThrow(/range/);
+  });
+
+  it.each([
+    ['emits', 1],
+    ['acts', 6],
+  ] as const)('%s: builds at most 1,025 entries of an oversized frame and counts the rest (an 8 MB frame of 4M empty entries)', (kind, fieldNo) => {
+    const frame = (entries: number): Buffer => {
+      const batch = Buffer.alloc(entries * 2);
+      for (let i = 0; i < entries; i++) {
+        batch[2 * i] = 0x0a; // entry field 1, length-delimited, length 0
+      }
+      const len: number[] = [];
+      for (let n = batch.length; ; n >>>= 7) {
+        if (n < 0x80) {
+          len.push(n);
+          break;
+        }
+        len.push((n & 0x7f) | 0x80);
+      }
+      return Buffer.concat([Buffer.from([(fieldNo << 3) | 2, ...len]), batch]);
+    };
+    const entriesOf = (decoded: object): unknown[] => (decoded as Record<string, Record<string, unknown[]>>)[kind]?.[kind] as unknown[];
+    const atCap = entriesOf(decodeSessionRequest(frame(MAX_SESSION_FRAME_ENTRIES)));
+    expect(atCap).toHaveLength(MAX_SESSION_FRAME_ENTRIES);
+    expect(sessionEntryCount(atCap)).toBe(MAX_SESSION_FRAME_ENTRIES);
+    const bytes = frame(4_000_000);
+    const heapBefore = process.memoryUsage().heapUsed;
+    const big = entriesOf(decodeSessionRequest(bytes));
+    const heapGrowth = process.memoryUsage().heapUsed - heapBefore;
+    expect(big).toHaveLength(MAX_SESSION_FRAME_ENTRIES + 1);
+    expect(sessionEntryCount(big)).toBe(4_000_000);
+    // Building 4M entries took about 1 GB of heap; the 1,025 built ones take well under 1 MB.
+    expect(heapGrowth).toBeLessThan(32 * 1024 * 1024);
+    expect(sessionEntryCount([1, 2, 3])).toBe(3);
   });
 
   it('rejects what the generic codec rejects: arrays and non-object messages', () => {

@@ -5,6 +5,8 @@ import {
   EosError,
   isEosError,
   loadAgentProto,
+  MAX_SESSION_FRAME_ENTRIES,
+  sessionEntryCount,
   toServiceError,
   PROTOCOL_VERSION,
   type AgentManifest,
@@ -37,9 +39,10 @@ interface SessionContext {
 
 /**
  * Emits or acts per Session frame. More is a protocol violation that ends the session: agent-host
- * sends at most 256, and the cap bounds the work one frame can cost the supervisor (STRIDE D-7).
+ * sends at most 256, and the cap bounds the work one frame can cost the supervisor (STRIDE D-7);
+ * the Session codec builds at most one entry past it and counts the rest.
  */
-export const MAX_SESSION_FRAME_ENTRIES = 1024;
+export { MAX_SESSION_FRAME_ENTRIES };
 
 /** Act results per ActResults frame; a result is about 60 bytes on the wire. */
 const MAX_ACT_RESULTS_PER_FRAME = 1024;
@@ -307,8 +310,9 @@ export class AgentServer {
    * violation, which has then ended the session.
    */
   #frameAcceptable(ctx: SessionContext, kind: 'emits' | 'acts', entries: readonly { auth?: agentV1.CallAuth__Output | null }[]): boolean {
-    if (entries.length > MAX_SESSION_FRAME_ENTRIES) {
-      this.#violation(ctx, kind, entries.length, 'too_many_entries', `a Session frame carries ${entries.length} ${kind}; the limit is ${MAX_SESSION_FRAME_ENTRIES}`);
+    const count = sessionEntryCount(entries);
+    if (count > MAX_SESSION_FRAME_ENTRIES) {
+      this.#violation(ctx, kind, count, 'too_many_entries', `a Session frame carries ${count} ${kind}; the limit is ${MAX_SESSION_FRAME_ENTRIES}`);
       return false;
     }
     const seen = new Set<number>();
