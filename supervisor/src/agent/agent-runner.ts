@@ -278,6 +278,16 @@ export class AgentRunner {
     }
     const launch = this.#launch;
     if (signal === 'SIGKILL' && launch !== undefined && launch.cgroup !== null) {
+      // The wrapper itself first: until its admission into the cgroups completes it is outside
+      // them, blocked on its gate, and a cgroup kill alone would miss it and let the gate open
+      // later. It is our unreaped child, so its pid is still its own.
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') {
+          this.#o.log.warn({ err }, 'kill of the wrapper failed');
+        }
+      }
       // The whole tree, wherever it forked to: the cgroup holds every task of the agent.
       launch.killTree().catch((err: unknown) => {
         this.#o.log.warn({ err }, 'cgroup kill failed; killing the process group');

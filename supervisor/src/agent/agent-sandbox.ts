@@ -34,9 +34,6 @@ import type { AgentHostCodeCache } from './agent-host-code-cache.js';
 
 const execFileAsync = promisify(execFile);
 
-/** Exit code of the home-mount wrapper when the image could not be mounted read-write. */
-export const HOME_MOUNT_FAILED_EXIT_CODE = 112;
-
 /** Host tools the home image needs. */
 interface HomeTools {
   losetup: string;
@@ -383,7 +380,13 @@ export class AgentSandbox {
     const cacheBind = cacheFile === null ? null : { host: cacheFile, sandbox: bw ? SANDBOX_CODE_CACHE : cacheFile };
     const tools = this.#homeTools;
     if (tools !== null && req.homeImage !== null) {
-      await this.#mountHome(spec, req.homeImage, req.homeDir, uid, tools);
+      try {
+        await this.#mountHome(spec, req.homeImage, req.homeDir, uid, tools);
+      } catch (err) {
+        // No AgentLaunch (and so no cleanup) follows: remove the cgroups made for this start.
+        await cgroup?.remove().catch((rmErr: unknown) => this.#logger.warn({ err: rmErr, agentId: spec.id }, 'cannot remove the cgroups of a failed start'));
+        throw err;
+      }
     }
     const cmd = buildSandboxCommand({
       mode: this.plan.mode,

@@ -52,17 +52,12 @@ export interface SandboxCommandSpec {
   /**
    * Instead of joining `cgroupProcsFiles` itself, the root wrapper blocks on a gate pipe (child fd
    * `fds.gate`) before it execs the rest of the chain: the caller moves the wrapper's pid (the
-   * spawned child's pid) into the agent's cgroups and then writes `go\n` (see `admitToCgroups`).
-   * The slow first `cgroup.procs` write then overlaps the wrapper's start and `wrapperPrelude`
-   * instead of running in series. EOF or anything else on the gate: exit 111, nothing ran.
+   * spawned child's pid) into the agent's cgroups and then writes `go\n` (`AgentLaunch.admit`).
+   * The slow first `cgroup.procs` write then overlaps the wrapper's start instead of running in
+   * series. EOF or anything else on the gate: exit 111, nothing ran.
    * @defaultValue false
    */
   cgroupGate?: boolean;
-  /**
-   * Shell code the root wrapper runs first (before the gate or join), with `args` as its positional
-   * parameters; it must consume them with `shift` so that `"$@"` is the chain afterwards.
-   */
-  wrapperPrelude?: { script: string; args: readonly string[] };
   /** Resource fallbacks applied by the wrapper with `ulimit` when cgroups are missing. */
   rlimits?: { addressSpaceKiB?: number; nproc?: number };
   runtime: NodeRuntime;
@@ -302,18 +297,16 @@ export function buildSandboxCommand(spec: SandboxCommandSpec): SandboxCommand {
   }
   const prefix: string[] = [];
   const rl = spec.rlimits ?? {};
-  const prelude = spec.wrapperPrelude;
-  if (gate || prelude !== undefined || spec.cgroupProcsFiles.length > 0 || rl.addressSpaceKiB !== undefined || rl.nproc !== undefined) {
+  if (gate || spec.cgroupProcsFiles.length > 0 || rl.addressSpaceKiB !== undefined || rl.nproc !== undefined) {
     // dash: -v = RLIMIT_AS in KiB, -p = RLIMIT_NPROC (per uid: useful only with a unique uid).
     const limits = [
       rl.addressSpaceKiB === undefined ? '' : `ulimit -v ${Math.trunc(rl.addressSpaceKiB)} || exit 111; `,
       rl.nproc === undefined ? '' : `ulimit -p ${Math.trunc(rl.nproc)} || exit 111; `,
     ].join('');
-    const head = prelude === undefined ? '' : `${prelude.script}\n`;
     if (fds.gate !== null) {
-      prefix.push(spec.tools.sh, '-c', head + limits + gateScript(fds.gate), 'eosd-gate', ...(prelude?.args ?? []));
+      prefix.push(spec.tools.sh, '-c', limits + gateScript(fds.gate), 'eosd-gate');
     } else {
-      prefix.push(spec.tools.sh, '-c', head + limits + JOIN_SCRIPT, 'eosd-cgjoin', ...(prelude?.args ?? []), String(spec.cgroupProcsFiles.length), ...spec.cgroupProcsFiles);
+      prefix.push(spec.tools.sh, '-c', limits + JOIN_SCRIPT, 'eosd-cgjoin', String(spec.cgroupProcsFiles.length), ...spec.cgroupProcsFiles);
     }
   }
   const full = [...prefix, ...chain];

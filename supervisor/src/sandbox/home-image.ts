@@ -88,7 +88,13 @@ export async function mountHomeImage(opts: HomeImageOptions): Promise<void> {
       throw new Error(`${opts.mountPoint} was mounted read-only`);
     }
     // The fs root is owned by the agent (root_owner); keep other host users out of it.
-    await chmod(opts.mountPoint, 0o700);
+    try {
+      await chmod(opts.mountPoint, 0o700);
+    } catch (err) {
+      // Not left mounted for nobody to release: the caller only tracks homes that mounted fully.
+      await unmountHomeImage(opts.mountPoint, opts);
+      throw err;
+    }
     opts.logger.debug({ imagePath: opts.imagePath, mountPoint: opts.mountPoint, fresh }, 'agent home image mounted');
   } catch (err) {
     throw new EosError('EOS_AGENT_SPAWN_FAILED', `cannot mount the agent home image ${opts.imagePath}; needs root, mkfs.ext4, losetup and a free loop device`, {
