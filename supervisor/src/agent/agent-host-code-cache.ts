@@ -92,7 +92,8 @@ export class AgentHostCodeCache {
         await this.#runLoader([flag, this.#o.loaderPath, `--produce-code-cache=${tmp}`, `--train-socket=${socketPath}`], bootstrap);
       } catch (err) {
         this.#o.logger.warn({ err, flag }, 'agent-host code cache training start failed; caching the top level only');
-        await rm(tmp, { force: true });
+        // The loader removes its warm-up agent and socket itself, unless it was killed (timeout).
+        await Promise.all([tmp, `${tmp}.warm-up.mjs`, socketPath].map((f) => rm(f, { force: true })));
         // No fd 3: the body's main fails after its top level ran; the loader writes the cache first.
         await this.#runLoader([flag, this.#o.loaderPath, `--produce-code-cache=${tmp}`], null);
       }
