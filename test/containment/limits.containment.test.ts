@@ -77,7 +77,10 @@ describe.skipIf(skip !== undefined)('containment: resource limits under the real
     const noisyP99: number[] = [];
     let throttled = 0;
     let memPeak = 0;
-    for (let round = 0; round < 3; round++) {
+    // Five rounds: other test files run beside this one in CI and their load comes and goes; with
+    // three, one quiet phase that happened to see none of it set the baseline (a 1.1 ms p99 among
+    // 4.9 and 2.8 ms) and failed the bound by 2 %.
+    for (let round = 0; round < 5; round++) {
       quietP99.push(p99(await nextWindows(2)));
       await d.client.startAgent('hog');
       // Skip one window: spawning the hog (sandbox set-up, home image mount) is the supervisor's
