@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { access, constants as fsConstants, readFile, rmdir, stat, truncate, writeFile } from 'node:fs/promises';
+import { access, constants as fsConstants, rmdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { EosError } from '@everythingos/proto';
 import { dirname, join } from 'node:path';
@@ -17,6 +17,7 @@ import {
   doctorReport,
   generateSeccompFilter,
   mountHomeImage,
+  readMounts,
   planSandbox,
   unmountHomeImage,
   probeSandbox,
@@ -67,23 +68,12 @@ async function findHomeTools(): Promise<HomeTools | null> {
   return { losetup, blockdev, mount, umount, mkfs };
 }
 
-/** Decodes the octal escapes (`\040` for a space…) of a /proc/self/mountinfo path field. */
-function unescapeMountPath(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
-}
-
-/** Mount points of this mount namespace at `<agentsDir>/<id>/home` (agent home images), deepest last. */
+/** Mount points of this mount namespace at `<agentsDir>/<id>/home` (agent home images). */
 async function homeMountsUnder(agentsDir: string): Promise<string[]> {
-  const info = await readFile('/proc/self/mountinfo', 'utf8');
   const out = new Set<string>();
-  for (const line of info.split('\n')) {
-    const field = line.split(' ')[4];
-    if (field === undefined) {
-      continue;
-    }
-    const mp = unescapeMountPath(field);
-    if (dirname(dirname(mp)) === agentsDir && mp.endsWith('/home')) {
-      out.add(mp);
+  for (const { mountPoint } of await readMounts()) {
+    if (dirname(dirname(mountPoint)) === agentsDir && mountPoint.endsWith('/home')) {
+      out.add(mountPoint);
     }
   }
   return [...out];

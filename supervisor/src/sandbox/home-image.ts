@@ -26,14 +26,31 @@ export interface HomeImageOptions {
   blockdevPath?: string;
 }
 
-async function isMountedReadWrite(mountPoint: string): Promise<boolean> {
+/** One mount of /proc/self/mountinfo: its mount point (octal escapes such as `\040` decoded) and options. */
+export interface MountEntry {
+  mountPoint: string;
+  options: string[];
+}
+
+/** The mounts of this process's mount namespace, in mount order (the last one on a path is on top). */
+export async function readMounts(): Promise<MountEntry[]> {
   const info = await readFile('/proc/self/mountinfo', 'utf8');
-  // Fields: id parent major:minor root mount-point options ...; the last mount on a path wins.
-  const line = info
-    .split('\n')
-    .filter((l) => l.split(' ')[4] === mountPoint)
-    .at(-1);
-  return line !== undefined && (line.split(' ')[5] ?? '').split(',').includes('rw');
+  const out: MountEntry[] = [];
+  for (const line of info.split('\n')) {
+    // Fields: id parent major:minor root mount-point options ...
+    const f = line.split(' ');
+    if (f[4] === undefined) {
+      continue;
+    }
+    const mountPoint = f[4].replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+    out.push({ mountPoint, options: (f[5] ?? '').split(',') });
+  }
+  return out;
+}
+
+async function isMountedReadWrite(mountPoint: string): Promise<boolean> {
+  const top = (await readMounts()).filter((m) => m.mountPoint === mountPoint).at(-1);
+  return top !== undefined && top.options.includes('rw');
 }
 
 const EXT4_MIN_SIZE_BYTES = 2 * 1024 * 1024;

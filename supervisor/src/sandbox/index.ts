@@ -26,7 +26,7 @@ export {
 export { AgentCgroup, CgroupManager, type CgroupLimits, type CgroupManagerOptions, type CgroupUsage } from './cgroup-manager.js';
 export { detectCgroupLayout, type CgroupController, type CgroupLayout } from './cgroup-layout.js';
 export { classifyExit, type ExitClassification, type ExitFacts, type ExitKind } from './classify-exit.js';
-export { mountHomeImage, unmountHomeImage, type HomeImageOptions } from './home-image.js';
+export { mountHomeImage, readMounts, unmountHomeImage, type HomeImageOptions, type MountEntry } from './home-image.js';
 export { detectNodeRuntime, readElfInterpreter, type NodeRuntime } from './node-runtime.js';
 export {
   assertSandboxAllowed,
