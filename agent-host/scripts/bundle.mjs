@@ -1,5 +1,5 @@
-// Bundles agent-host (its compiled dist, @everythingos/proto, the bits of @everythingos/sdk it
-// uses, grpc-js, protobufjs) into one CommonJS file, dist/bundle/agent-host-body.cjs, and copies the
+// Bundles agent-host (its compiled dist, the grpc-free parts of @everythingos/proto, the bits of
+// @everythingos/sdk it uses, protobufjs for the unary calls' codecs) into one CommonJS file, dist/bundle/agent-host-body.cjs, and copies the
 // code-cached start next to it as dist/bundle/agent-host.cjs, which the supervisor runs in the
 // sandbox instead of dist/bin/agent-host.js: Node then compiles one script (from a V8 code cache the
 // supervisor produces, supervisor/src/agent/agent-host-code-cache.ts) instead of resolving and
@@ -18,8 +18,6 @@ const result = await build({
   bundle: true,
   platform: 'node',
   target: 'node20',
-  // grpc-js requires proto-loader only for its channelz admin service, which agent-host never serves.
-  external: ['@grpc/proto-loader'],
   // Whitespace and syntax only: identifiers stay, so stack traces keep their function names.
   minifyWhitespace: true,
   minifySyntax: true,
@@ -32,6 +30,12 @@ const result = await build({
   define: { 'import.meta.url': '__eosImportMetaUrl' },
   banner: { js: "var __eosImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
+// agent-host speaks gRPC through its own client (src/agent-client.ts); grpc-js back in the bundle
+// would be two thirds of every agent start's code again, so the build refuses it.
+const grpcJs = Object.keys(result.metafile.inputs).filter((p) => p.includes('@grpc/grpc-js') || p.includes('@grpc+grpc-js'));
+if (grpcJs.length > 0) {
+  throw new Error(`agent-host bundle pulls in grpc-js (${grpcJs[0]}); import from @everythingos/proto/agent-wire and /core, not the package root`);
+}
 const inputs = Object.keys(result.metafile.inputs).length;
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
 process.stdout.write(`agent-host bundle: ${inputs} modules, ${bytes} bytes\n`);

@@ -1,7 +1,7 @@
 'use strict';
 // Code-cached start of agent-host (copied to dist/bundle/agent-host.cjs by scripts/bundle.mjs).
 // Compiles the CommonJS bundle next to it (agent-host-body.cjs) with a V8 code cache, so an agent
-// start does not parse and compile grpc-js, protobufjs and agent-host again (P5 in
+// start does not parse and compile agent-host and the code it bundles again (P5 in
 // docs/performance.md). Arguments:
 //   --code-cache=<file>          use this cache (written by root, bound read-only into the sandbox);
 //                                a cache V8 rejects (other node, flags or bundle) only costs the compile
@@ -10,7 +10,7 @@
 //   --train-socket=<path>        with --produce-code-cache: first run one whole start (bootstrap on
 //                                fd 3, Hello, Session, import of a no-op agent, onStart, Ready) against
 //                                a stand-in supervisor on this socket, so the functions compiled on
-//                                that path (grpc-js's client, HTTP/2, the codecs) are in the cache too
+//                                that path (the gRPC client, HTTP/2, the codecs) are in the cache too
 // The cache file name must carry the bundle's content hash: V8 checks only the source length.
 const { readFileSync, writeFileSync } = require('node:fs');
 const { wrap } = require('node:module');

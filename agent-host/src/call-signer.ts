@@ -1,4 +1,5 @@
-import { computeCallMac, type agentV1 } from '@everythingos/proto';
+import type { agentV1 } from '@everythingos/proto';
+import { computeCallMac } from '@everythingos/proto/agent-wire';
 
 /** Signs every call of this process with its session key and a strictly increasing nonce. */
 export class CallSigner {

@@ -1,5 +1,6 @@
-import type { ClientDuplexStream, ServiceError } from '@grpc/grpc-js';
-import { EosError, fromServiceError, isErrorCode, type AgentManifest, type agentV1 } from '@everythingos/proto';
+import type { agentV1 } from '@everythingos/proto';
+import { decodeSessionResponse, encodeSessionRequest, loadAgentUnaryMethod } from '@everythingos/proto/agent-wire';
+import { EosError, isErrorCode, type AgentManifest } from '@everythingos/proto/core';
 import type {
   ActOptions,
   ActResult,
@@ -16,11 +17,15 @@ import type {
   SanitizeResult,
   ThinkOptions,
 } from '@everythingos/sdk';
+import type { AgentClient, ClientStream } from './agent-client.js';
 import type { CallSigner } from './call-signer.js';
 import type { HostLogger } from './host-log.js';
 
-type Session = ClientDuplexStream<agentV1.SessionRequest, agentV1.SessionResponse__Output>;
-type Client = agentV1.AgentServiceClient;
+type Session = ClientStream<agentV1.SessionRequest>;
+type Client = AgentClient;
+
+const SESSION_PATH = '/eos.agent.v1.AgentService/Session';
+const decodeFrame = decodeSessionResponse as (bytes: Buffer) => agentV1.SessionResponse__Output;
 
 /** Emits per EmitBatch frame: large enough to amortise gRPC framing, small enough to keep latency low. */
 const MAX_EMITS_PER_FRAME = 256;
@@ -128,11 +133,10 @@ export class HostRuntime implements AgentRuntime {
 
   /** Opens the session stream; events, acks and shutdown arrive on it from now on. */
   openSession(): void {
-    const session = this.#client.session();
-    this.#session = session;
-    session.on('data', (frame: agentV1.SessionResponse__Output) => this.#onFrame(frame));
-    session.on('error', (err: ServiceError) => this.#onSessionEnd(err));
-    session.on('end', () => this.#onSessionEnd(undefined));
+    this.#session = this.#client.stream(SESSION_PATH, encodeSessionRequest, decodeFrame, {
+      onMessage: (frame) => this.#onFrame(frame),
+      onEnd: (err) => this.#onSessionEnd(err),
+    });
   }
 
   /** Sends the Ready frame: onStart finished. */
@@ -211,7 +215,7 @@ export class HostRuntime implements AgentRuntime {
   }
 
   async getState(key: string): Promise<unknown> {
-    const res = await this.#unary<agentV1.GetStateRequest, agentV1.GetStateResponse__Output>('getState', {
+    const res = await this.#unary<agentV1.GetStateRequest, agentV1.GetStateResponse__Output>('GetState', {
       auth: this.#signer.sign('GetState', key),
       key,
     });
@@ -220,7 +224,7 @@ export class HostRuntime implements AgentRuntime {
 
   async setState(key: string, value: unknown): Promise<void> {
     const body = value === undefined ? Buffer.alloc(0) : encodeJson(value, 'state value');
-    await this.#unary<agentV1.SetStateRequest, agentV1.SetStateResponse__Output>('setState', {
+    await this.#unary<agentV1.SetStateRequest, agentV1.SetStateResponse__Output>('SetState', {
       auth: this.#signer.sign('SetState', key, body),
       key,
       body,
@@ -240,7 +244,7 @@ export class HostRuntime implements AgentRuntime {
 
   async think(prompt: string, options: ThinkOptions): Promise<string> {
     const body = encodeJson({ prompt, options }, 'think request');
-    const res = await this.#unary<agentV1.ThinkRequest, agentV1.ThinkResponse__Output>('think', {
+    const res = await this.#unary<agentV1.ThinkRequest, agentV1.ThinkResponse__Output>('Think', {
       auth: this.#signer.sign('Think', '', body),
       body,
     }, SLOW_CALL_DEADLINE_MS);
@@ -254,7 +258,7 @@ export class HostRuntime implements AgentRuntime {
   ): Promise<{ response: string; sanitized: SanitizeResult }> {
     const body = encodeJson({ template, userContent, options }, 'think request');
     const res = await this.#unary<agentV1.ThinkWithUserInputRequest, agentV1.ThinkWithUserInputResponse__Output>(
-      'thinkWithUserInput',
+      'ThinkWithUserInput',
       { auth: this.#signer.sign('ThinkWithUserInput', '', body), body },
       SLOW_CALL_DEADLINE_MS,
     );
@@ -264,7 +268,7 @@ export class HostRuntime implements AgentRuntime {
   async sanitizeInput(text: string): Promise<SanitizeResult> {
     const body = Buffer.from(text, 'utf8');
     const res = await this.#unary<agentV1.SanitizeInputRequest, agentV1.SanitizeInputResponse__Output>(
-      'sanitizeInput',
+      'SanitizeInput',
       { auth: this.#signer.sign('SanitizeInput', '', body), body },
     );
     return JSON.parse(res.resultJson.toString('utf8')) as SanitizeResult;
@@ -272,7 +276,7 @@ export class HostRuntime implements AgentRuntime {
 
   async fetch(url: string, init: FetchInit): Promise<FetchResult> {
     const body = encodeJson(init, 'fetch options');
-    const res = await this.#unary<agentV1.FetchRequest, agentV1.FetchResponse__Output>('fetch', {
+    const res = await this.#unary<agentV1.FetchRequest, agentV1.FetchResponse__Output>('Fetch', {
       auth: this.#signer.sign('Fetch', url, body),
       url,
       body,
@@ -289,7 +293,7 @@ export class HostRuntime implements AgentRuntime {
 
   async remember(content: string, tags: string[]): Promise<string> {
     const body = encodeJson({ content, tags }, 'memory');
-    const res = await this.#unary<agentV1.RememberRequest, agentV1.RememberResponse__Output>('remember', {
+    const res = await this.#unary<agentV1.RememberRequest, agentV1.RememberResponse__Output>('Remember', {
       auth: this.#signer.sign('Remember', '', body),
       body,
     });
@@ -298,7 +302,7 @@ export class HostRuntime implements AgentRuntime {
 
   async requestCredential(secret: string, host: string, ttlMs: number | undefined): Promise<CredentialGrant> {
     const body = encodeJson({ host, ttlMs }, 'credential request');
-    const res = await this.#unary<agentV1.RequestCredentialRequest, agentV1.RequestCredentialResponse__Output>('requestCredential', {
+    const res = await this.#unary<agentV1.RequestCredentialRequest, agentV1.RequestCredentialResponse__Output>('RequestCredential', {
       auth: this.#signer.sign('RequestCredential', secret, body),
       secret,
       body,
@@ -308,28 +312,17 @@ export class HostRuntime implements AgentRuntime {
 
   async recall(query: string, limit: number): Promise<RecalledMemory[]> {
     const body = encodeJson({ query, limit }, 'recall query');
-    const res = await this.#unary<agentV1.RecallRequest, agentV1.RecallResponse__Output>('recall', {
+    const res = await this.#unary<agentV1.RecallRequest, agentV1.RecallResponse__Output>('Recall', {
       auth: this.#signer.sign('Recall', '', body),
       body,
     });
     return JSON.parse(res.itemsJson.toString('utf8')) as RecalledMemory[];
   }
 
-  #unary<Req, Res>(method: string, req: Req, deadlineMs = UNARY_DEADLINE_MS): Promise<Res> {
-    return new Promise<Res>((resolve, reject) => {
-      const fn = (this.#client as unknown as Record<string, (r: Req, o: { deadline: number }, cb: (e: ServiceError | null, r?: Res) => void) => void>)[method];
-      if (fn === undefined) {
-        reject(new EosError('EOS_INTERNAL', `no client method ${method}`));
-        return;
-      }
-      fn.call(this.#client, req, { deadline: Date.now() + deadlineMs }, (err, res) => {
-        if (err !== null) {
-          reject(fromServiceError(err));
-        } else {
-          resolve(res as Res);
-        }
-      });
-    });
+  /** A unary call by proto method name (`GetState`), signed by the caller, under a deadline. */
+  async #unary<Req, Res>(method: string, req: Req, deadlineMs = UNARY_DEADLINE_MS): Promise<Res> {
+    const codec = await loadAgentUnaryMethod(method);
+    return this.#client.unary(codec.path, req, codec.serialize as (m: Req) => Buffer, codec.deserialize as (b: Buffer) => Res, deadlineMs);
   }
 
   #write(frame: agentV1.SessionRequest): void {

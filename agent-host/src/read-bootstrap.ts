@@ -1,5 +1,6 @@
 import { Socket } from 'node:net';
-import { decodeBootstrap, EosError, MAX_BOOTSTRAP_BYTES, type Bootstrap } from '@everythingos/proto';
+import { decodeBootstrap, MAX_BOOTSTRAP_BYTES, type Bootstrap } from '@everythingos/proto/agent-wire';
+import { EosError } from '@everythingos/proto/core';
 
 /** The inherited pipe the supervisor writes the bootstrap to, and keeps open as a lifeline. */
 export const BOOTSTRAP_FD = 3;

@@ -1,15 +1,9 @@
-import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { pathToFileURL } from 'node:url';
-import {
-  EosError,
-  fromServiceError,
-  loadAgentProto,
-  PROTOCOL_VERSION,
-  type AgentManifest,
-  type Bootstrap,
-  type agentV1,
-} from '@everythingos/proto';
+import type { agentV1 } from '@everythingos/proto';
+import { decodeHelloResponse, encodeHelloRequest, PROTOCOL_VERSION, type Bootstrap } from '@everythingos/proto/agent-wire';
+import { EosError, type AgentManifest } from '@everythingos/proto/core';
 import { ATTACH_RUNTIME, type AgentLifecycle, type AgentRuntime } from '@everythingos/sdk';
+import { AgentClient } from './agent-client.js';
 import { CallSigner } from './call-signer.js';
 import type { HostLogger } from './host-log.js';
 import { HostRuntime } from './host-runtime.js';
@@ -25,6 +19,9 @@ export const EXIT = {
   /** Bootstrap or handshake failed. */
   protocol: 3,
 } as const;
+
+/** How long the supervisor has to answer Hello, ms. */
+const HELLO_DEADLINE_MS = 10_000;
 
 export interface RunAgentOptions {
   bootstrap: Bootstrap;
@@ -42,20 +39,15 @@ export interface RunAgentOptions {
   onReady?: () => void;
 }
 
-function hello(client: agentV1.AgentServiceClient, signer: CallSigner): Promise<agentV1.HelloResponse__Output> {
-  return new Promise((resolve, reject) => {
-    client.hello(
-      { auth: signer.sign('Hello', ''), protocolVersion: PROTOCOL_VERSION, pid: process.pid },
-      { deadline: Date.now() + 10_000 },
-      (err: ServiceError | null, res?: agentV1.HelloResponse__Output) => {
-        if (err !== null || res === undefined) {
-          reject(fromServiceError(err));
-        } else {
-          resolve(res);
-        }
-      },
-    );
-  });
+function hello(client: AgentClient, signer: CallSigner): Promise<agentV1.HelloResponse__Output> {
+  const request: agentV1.HelloRequest = { auth: signer.sign('Hello', ''), protocolVersion: PROTOCOL_VERSION, pid: process.pid };
+  return client.unary(
+    '/eos.agent.v1.AgentService/Hello',
+    request,
+    encodeHelloRequest,
+    (bytes) => decodeHelloResponse(bytes) as agentV1.HelloResponse__Output,
+    HELLO_DEADLINE_MS,
+  );
 }
 
 async function loadAgent(
@@ -82,8 +74,7 @@ async function loadAgent(
 export async function runAgent(opts: RunAgentOptions): Promise<never> {
   const { bootstrap, log, exit } = opts;
   const signer = new CallSigner(bootstrap.sessionKey);
-  const { eos } = loadAgentProto();
-  const client = new eos.agent.v1.AgentService(`unix:${bootstrap.socketPath}`, credentials.createInsecure());
+  const client = new AgentClient({ socketPath: bootstrap.socketPath });
 
   void opts.lifelineClosed.then(() => {
     log('error', {}, 'supervisor lifeline closed; exiting');

@@ -1,5 +1,5 @@
 import { EosError } from './errors.js';
-import { bootstrapParamsType } from './load.js';
+import { decodeBootstrapParams, encodeBootstrapParams } from './session-codec.js';
 
 /** What agent-host learns from the supervisor before it runs any agent code. */
 export interface Bootstrap {
@@ -16,8 +16,7 @@ export const MAX_BOOTSTRAP_BYTES = 64 * 1024;
 
 /** Encodes a bootstrap as the pipe frame: 4-byte big-endian length, then BootstrapParams. */
 export function encodeBootstrap(b: Bootstrap): Buffer {
-  const type = bootstrapParamsType();
-  const body = Buffer.from(type.encode(type.fromObject(b)).finish());
+  const body = encodeBootstrapParams(b);
   const frame = Buffer.alloc(4 + body.length);
   frame.writeUInt32BE(body.length, 0);
   body.copy(frame, 4);
@@ -36,8 +35,12 @@ export function decodeBootstrap(frame: Buffer): Bootstrap {
   if (length > MAX_BOOTSTRAP_BYTES || frame.length < 4 + length) {
     throw new EosError('EOS_INVALID_ARGUMENT', `bootstrap frame has bad length ${length}`);
   }
-  const type = bootstrapParamsType();
-  const msg = type.toObject(type.decode(frame.subarray(4, 4 + length)), { longs: Number, defaults: true }) as Bootstrap;
+  let msg: Bootstrap;
+  try {
+    msg = decodeBootstrapParams(frame.subarray(4, 4 + length)) as Bootstrap;
+  } catch (err) {
+    throw new EosError('EOS_INVALID_ARGUMENT', 'bootstrap frame is malformed', { cause: err });
+  }
   if (msg.agentId === '' || msg.socketPath === '' || msg.sessionKey.length !== 32) {
     throw new EosError('EOS_INVALID_ARGUMENT', 'bootstrap is missing agent id, socket path or a 32-byte session key');
   }

@@ -1,10 +1,12 @@
 import { loadPackageDefinition, type GrpcObject, type MethodDefinition, type ServiceDefinition } from '@grpc/grpc-js';
 import protobuf from 'protobufjs/light.js';
 import { fileURLToPath } from 'node:url';
-import { AGENT_DESCRIPTOR_JSON, CONTROL_DESCRIPTOR_JSON, HELPER_DESCRIPTOR_JSON } from './gen/descriptors.js';
+import { CONTROL_DESCRIPTOR_JSON, HELPER_DESCRIPTOR_JSON } from './gen/descriptors.js';
 import type { ProtoGrpcType as AgentGrpcType } from './gen/agent.js';
 import type { ProtoGrpcType as ControlGrpcType } from './gen/control.js';
-import { SESSION_CODECS } from './session-codec.js';
+import { agentRoot, deserializer, rootFromJson, serializer } from './message-codecs.js';
+
+export { agentMessageType, genericDeserializer, genericSerializer } from './message-codecs.js';
 
 /** Directory holding the `.proto` files (`eos/agent/v1/agent.proto`, …), shipped for reference and codegen. */
 export const PROTO_ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -18,48 +20,6 @@ export const HELPER_PROTO_FILE = 'eos/helper/v1/helper.proto';
  * `loadPackageDefinition` takes them. Message types are not listed: nothing looks them up.
  */
 export type PackageDefinition = Record<string, ServiceDefinition>;
-
-// How decoded messages look to callers; must match the flags in scripts/gen-proto-types.mjs
-// (--longs=Number --enums=String --defaults --oneofs; field names camelCase), or the generated types lie.
-const TO_OBJECT_OPTIONS: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: true, oneofs: true };
-
-/**
- * A root built from a descriptor precompiled by `pnpm gen` (no `.proto` text is parsed at run
- * time, and protobufjs's parser is not loaded).
- */
-function rootFromJson(json: string): protobuf.Root {
-  const root = protobuf.Root.fromJSON(JSON.parse(json) as protobuf.INamespace);
-  root.resolveAll();
-  return root;
-}
-
-function serializer(type: protobuf.Type): (value: object) => Buffer {
-  const fast = SESSION_CODECS.get(type.fullName.replace(/^\./, ''));
-  if (fast !== undefined) {
-    return fast.serialize;
-  }
-  return genericSerializer(type);
-}
-
-function deserializer(type: protobuf.Type): (bytes: Buffer) => object {
-  return SESSION_CODECS.get(type.fullName.replace(/^\./, ''))?.deserialize ?? genericDeserializer(type);
-}
-
-/** protobufjs `fromObject` + `encode`: the codec of every message but the Session frames (see session-codec.ts). */
-export function genericSerializer(type: protobuf.Type): (value: object) => Buffer {
-  return (value) => {
-    if (Array.isArray(value)) {
-      throw new TypeError(`cannot serialize an array as ${type.fullName}`);
-    }
-    const bytes = type.encode(type.fromObject(value)).finish();
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  };
-}
-
-/** protobufjs `decode` + `toObject` with the options the generated types assume. */
-export function genericDeserializer(type: protobuf.Type): (bytes: Buffer) => object {
-  return (bytes) => type.toObject(type.decode(bytes), TO_OBJECT_OPTIONS);
-}
 
 function lowerFirst(name: string): string {
   return name.charAt(0).toLowerCase() + name.slice(1);
@@ -102,18 +62,12 @@ function packageDefinition(root: protobuf.Root): PackageDefinition {
   return out;
 }
 
-let agentRoot: protobuf.Root | undefined;
 let agentDefinition: PackageDefinition | undefined;
 let controlDefinition: PackageDefinition | undefined;
 
-function loadAgentRoot(): protobuf.Root {
-  agentRoot ??= rootFromJson(AGENT_DESCRIPTOR_JSON);
-  return agentRoot;
-}
-
 /** The `eos.agent.v1` services (built once, then cached). */
 export function agentPackageDefinition(): PackageDefinition {
-  agentDefinition ??= packageDefinition(loadAgentRoot());
+  agentDefinition ??= packageDefinition(agentRoot());
   return agentDefinition;
 }
 
@@ -136,16 +90,6 @@ export function loadControlProto(): ControlGrpcType {
 /** Both packages in one object, for servers that reflect on everything they serve. */
 export function loadAllProtos(): GrpcObject {
   return loadPackageDefinition({ ...agentPackageDefinition(), ...controlPackageDefinition() });
-}
-
-/** A protobufjs type of `eos.agent.v1` by name (e.g. `SessionRequest`), for tests that compare codecs. */
-export function agentMessageType(name: string): protobuf.Type {
-  return loadAgentRoot().lookupType(`eos.agent.v1.${name}`);
-}
-
-/** The protobufjs type of `eos.agent.v1.BootstrapParams`, for framing the bootstrap pipe. */
-export function bootstrapParamsType(): protobuf.Type {
-  return loadAgentRoot().lookupType('eos.agent.v1.BootstrapParams');
 }
 
 let helperRoot: protobuf.Root | undefined;

@@ -3,8 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { agentMessageType, agentPackageDefinition, genericDeserializer, genericSerializer } from '../src/load.js';
 import protobuf from 'protobufjs';
 import {
+  decodeBootstrapParams,
+  decodeHelloRequest,
+  decodeHelloResponse,
   decodeSessionRequest,
   decodeSessionResponse,
+  encodeBootstrapParams,
+  encodeHelloRequest,
+  encodeHelloResponse,
   encodeSessionRequest,
   encodeSessionResponse,
   MAX_SESSION_FRAME_ENTRIES,
@@ -127,6 +133,28 @@ const RESPONSES: Record<string, object> = {
   },
 };
 
+/** The messages of an agent's start, with empty, typical and maximal fields. */
+const START_MESSAGES: Record<string, [string, (v: object) => Buffer, (b: Buffer) => object, object]> = {
+  'BootstrapParams empty': ['BootstrapParams', encodeBootstrapParams, decodeBootstrapParams, {}],
+  'BootstrapParams typical': [
+    'BootstrapParams',
+    encodeBootstrapParams,
+    decodeBootstrapParams,
+    { protocolVersion: 2, agentId: 'a-1', socketPath: '/run/eosd/agent.sock', sessionKey: randomBytes(32), packageDir: '/agent/pkg' },
+  ],
+  'BootstrapParams max and wrapping uint32': ['BootstrapParams', encodeBootstrapParams, decodeBootstrapParams, { protocolVersion: 2 ** 32 + 3, agentId: 'é'.repeat(500) }],
+  'HelloRequest empty': ['HelloRequest', encodeHelloRequest, decodeHelloRequest, {}],
+  'HelloRequest typical': ['HelloRequest', encodeHelloRequest, decodeHelloRequest, { auth: fullAuth, protocolVersion: 2, pid: 4_194_304 }],
+  'HelloResponse empty': ['HelloResponse', encodeHelloResponse, decodeHelloResponse, {}],
+  'HelloResponse typical': [
+    'HelloResponse',
+    encodeHelloResponse,
+    decodeHelloResponse,
+    { agentId: 'a-1', manifestJson: Buffer.from(JSON.stringify({ name: 'x', subscribe: ['a'] })), entryPath: '/agent/pkg/index.js', tickRateMs: 1000, heartbeatIntervalMs: 5000, protocolVersion: 2 },
+  ],
+  'HelloResponse large manifest, max uint32': ['HelloResponse', encodeHelloResponse, decodeHelloResponse, { manifestJson: bigBody, tickRateMs: 2 ** 32 - 1 }],
+};
+
 function check(value: object, enc: (v: object) => Buffer, dec: (b: Buffer) => object, genEnc: (v: object) => Buffer, genDec: (b: Buffer) => object): void {
   const expectedBytes = genEnc(value);
   const bytes = enc(value);
@@ -153,7 +181,7 @@ function fieldFromDescriptor(f: protobuf.Field): SessionCodecField {
 }
 
 describe('session codec', () => {
-  it('has the field tables of agent.proto: every message reachable from SessionRequest and SessionResponse, and the Priority enum', () => {
+  it('has the field tables of agent.proto: every message reachable from SessionRequest, SessionResponse and the three start messages, and the Priority enum', () => {
     const expected: Record<string, SessionCodecField[]> = {};
     let priority: protobuf.Enum | undefined;
     const visit = (type: protobuf.Type): void => {
@@ -172,6 +200,9 @@ describe('session codec', () => {
     };
     visit(reqType);
     visit(resType);
+    visit(agentMessageType('BootstrapParams'));
+    visit(agentMessageType('HelloRequest'));
+    visit(agentMessageType('HelloResponse'));
     const schema = sessionCodecSchema();
     expect(schema.messages).toEqual(expected);
     expect(Object.keys(expected).length).toBeGreaterThan(15);
@@ -186,6 +217,17 @@ describe('session codec', () => {
 
   it.each(Object.entries(RESPONSES))('SessionResponse %s: same bytes and decoded object as the generic codec', (_name, value) => {
     check(value, encodeSessionResponse, decodeSessionResponse, generic.encodeResponse, generic.decodeResponse);
+  });
+
+  it.each(Object.entries(START_MESSAGES))('%s: same bytes and decoded object as the generic codec', (_name, [type, enc, dec, value]) => {
+    const t = agentMessageType(type);
+    check(value, enc, dec, genericSerializer(t), genericDeserializer(t));
+  });
+
+  it('is what the Hello method of the agent service uses, both directions', () => {
+    const hello = agentPackageDefinition()['eos.agent.v1.AgentService']?.Hello;
+    expect(hello?.requestSerialize).toBe(encodeHelloRequest);
+    expect(hello?.responseDeserialize).toBe(decodeHelloResponse);
   });
 
   it('is what the Session method of the agent service uses, both directions', () => {
