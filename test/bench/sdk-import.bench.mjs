@@ -8,7 +8,8 @@
 // SDK's "." export pointing at
 //   multi        the per-file tsc output (sdk/dist/index.js, agent.js, runtime.js -> proto core.js,
 //                errors.js, version.js: 7 modules with the entry; what the SDK shipped before)
-//   single       sdk/dist/bundle/index.js, the one-file ESM build of the main entry (2 modules with the entry)
+//   single       sdk/dist/bundle/index.js, the one-file ESM build of the main entry that the SDK ships
+//                (sdk/scripts/bundle.mjs; 2 modules with the entry)
 //   single+core  the same bundle built with @everythingos/proto/core left external (5 modules)
 // and, as the loader's fixed cost, an empty ES module. Each run is a fresh `node` whose CommonJS
 // script imports one entry by file URL, as agent-host's code-cached start does (a CommonJS script's
@@ -74,7 +75,7 @@ try {
   const variants = {
     empty: pathToFileURL(join(emptyDir, 'index.js')).href,
     multi: layout('multi', './dist/index.js'),
-    single: layout('single', './dist/one/index.js', bundle([])),
+    single: layout('single', './dist/bundle/index.js'),
     'single+core': layout('single-core', './dist/one/index.js', bundle(['@everythingos/proto/core'])),
   };
 
