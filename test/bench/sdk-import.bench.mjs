@@ -11,10 +11,11 @@
 //   single       sdk/dist/bundle/index.js, the one-file ESM build of the main entry that the SDK ships
 //                (sdk/scripts/bundle.mjs; 2 modules with the entry)
 //   single+core  the same bundle built with @everythingos/proto/core left external (5 modules)
-// and, as the loader's fixed cost, an empty ES module. Each run is a fresh `node` whose CommonJS
-// script imports one entry by file URL, as agent-host's code-cached start does (a CommonJS script's
-// `import()`), after importing an empty module so Node's ESM loader is already up; the time of each
-// import is read with performance.now() around it. Variants are interleaved run by run.
+// and, as the loader's fixed cost, an empty ES module; empty, multi and single also run under Node's
+// permission model (as agent-host in the sandbox: --experimental-permission, reads allowed in the
+// temp dir). Each run is a fresh `node` whose CommonJS script imports one entry by file URL, as
+// agent-host's code-cached start does (the first import() of a CommonJS process, so the ESM
+// loader's own start is included); performance.now() around it. Variants are interleaved run by run.
 //
 // A second part splits the multi-file import: in fresh processes with --experimental-vm-modules,
 // read the 7 files (readFileSync), compile them (new vm.SourceTextModule), link and evaluate them.
@@ -79,31 +80,39 @@ try {
     'single+core': layout('single-core', './dist/one/index.js', bundle(['@everythingos/proto/core'])),
   };
 
+  // One import() per process, the first ES module of a CommonJS process: as in agent-host, whose
+  // code-cached body is CommonJS and whose first import() is the agent's entry, so the ESM loader's
+  // own start is in every figure (the `empty` variant is that start alone).
   const harness = join(tmp, 'harness.cjs');
   writeFileSync(
     harness,
     `'use strict';
 const { performance } = require('node:perf_hooks');
+const importModule = (url) => import(url);
 (async () => {
   const t0 = performance.now();
-  await import(process.argv[2]);
+  const mod = await importModule(process.argv[2]);
   const t1 = performance.now();
-  const mod = await import(process.argv[3]);
-  const t2 = performance.now();
   if (typeof mod.default !== 'function') throw new Error('no default export');
-  process.stdout.write(JSON.stringify({ loader: t1 - t0, import: t2 - t1 }));
+  process.stdout.write(JSON.stringify({ import: t1 - t0 }));
 })();
 `,
   );
 
-  const samples = Object.fromEntries(Object.keys(variants).map((k) => [k, { loader: [], import: [] }]));
+  // The same imports under Node's permission model with reads allowed in the temp dir only, as
+  // agent-host runs in the sandbox (--experimental-permission, one --allow-fs-read per path).
+  const permission = ['--experimental-permission', '--no-warnings', `--allow-fs-read=${tmp}`];
+  const runsOf = [
+    ...Object.entries(variants).map(([name, url]) => ({ name, url, flags: [] })),
+    ...['empty', 'multi', 'single'].map((name) => ({ name: `${name} perm`, url: variants[name], flags: permission })),
+  ];
+  const samples = Object.fromEntries(runsOf.map((r) => [r.name, []]));
   const load0 = loadavg()[0];
   for (let i = 0; i < runs + 2; i++) {
-    for (const [name, url] of Object.entries(variants)) {
-      const out = JSON.parse(execFileSync(process.execPath, [harness, warmUrl, url], { encoding: 'utf8' }));
+    for (const { name, url, flags } of runsOf) {
+      const out = JSON.parse(execFileSync(process.execPath, [...flags, harness, url], { encoding: 'utf8' }));
       if (i >= 2) {
-        samples[name].loader.push(out.loader);
-        samples[name].import.push(out.import);
+        samples[name].push(out.import);
       }
     }
   }
@@ -178,14 +187,20 @@ process.stdout.write(JSON.stringify({ read: t1 - t0, compile: t2 - t1, link: t3 
     `node ${process.version}, ${cpu.length}x ${cpu[0]?.model}, ${runs} runs per variant (+2 warm-up), interleaved; ` +
       `load average ${load0.toFixed(2)} -> ${loadavg()[0].toFixed(2)}`,
   );
-  console.log(`ESM loader's first import (an empty module): ${fmt(Object.values(samples).flatMap((s) => s.loader))}`);
-  for (const [name, s] of Object.entries(samples)) {
-    console.log(`import ${name.padEnd(12)} ${fmt(s.import)}`);
+  for (const [name, xs] of Object.entries(samples)) {
+    console.log(`import ${name.padEnd(12)} ${fmt(xs)}`);
   }
-  console.log('multi, split by hand (vm.SourceTextModule, same 7 files):');
+  console.log(
+    `one file instead of seven: ${(med(samples.multi) - med(samples.single)).toFixed(2)} ms saved per start ` +
+      `(${(med(samples['multi perm']) - med(samples['single perm'])).toFixed(2)} ms under the permission model); ` +
+      `the ESM loader's own start (empty) is ${med(samples.empty).toFixed(2)} ms of each figure`,
+  );
+  console.log('multi, split by hand (vm.SourceTextModule, same 7 files, ESM loader already started):');
   for (const [k, xs] of Object.entries(split)) console.log(`  ${k.padEnd(9)} ${fmt(xs)}`);
   const parts = Object.values(split).reduce((n, xs) => n + med(xs), 0);
-  console.log(`  resolution + loader per-module work (multi import - sum of the parts): ${(med(samples.multi.import) - parts).toFixed(2)} ms`);
+  console.log(
+    `  resolution + loader per-module work (multi - empty - sum of the parts): ${(med(samples.multi) - med(samples.empty) - parts).toFixed(2)} ms`,
+  );
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }
