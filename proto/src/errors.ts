@@ -87,13 +87,35 @@ export interface EosErrorOptions {
 }
 
 /**
- * The one error class of eosd. Match on `code` (see {@link isEosError}), never on `instanceof`
- * or on the message: errors cross process boundaries and two copies of a package may be loaded.
+ * Marks EosError instances of every copy of this module (the registry makes the symbol the same in
+ * all of them): agent-host's bundled copy, the SDK's one-file main entry and this package's own.
+ */
+const EOS_ERROR_BRAND = Symbol.for('everythingos.proto.eos-error.v1');
+
+/**
+ * The one error class of eosd. Match on `code` (see {@link isEosError}), never on the message:
+ * errors cross process boundaries and two copies of a package may be loaded. `instanceof EosError`
+ * holds across such copies in one process (a brand on the prototype, as Temporal's
+ * `SymbolBasedInstanceOfError`); for a subclass it is the ordinary prototype check.
  */
 export class EosError extends Error {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // A subclass (its prototype does not own the brand) gets the ordinary prototype check. Not
+    // `this !== EosError`: bundlers rename a class that names itself in its body.
+    if (!Object.hasOwn(this.prototype as object, EOS_ERROR_BRAND)) {
+      return Function.prototype[Symbol.hasInstance].call(this, value);
+    }
+    return typeof value === 'object' && value !== null && (value as { [EOS_ERROR_BRAND]?: unknown })[EOS_ERROR_BRAND] === true;
+  }
+
   override readonly name = 'EosError';
   readonly code: ErrorCode;
   readonly details: Record<string, unknown> | undefined;
+
+  /** The brand `instanceof` checks; on the prototype, so it is not an own enumerable property. */
+  get [EOS_ERROR_BRAND](): true {
+    return true;
+  }
 
   constructor(code: ErrorCode, message: string, options: EosErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { chmod, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { execFile } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
@@ -189,11 +189,28 @@ async function removeDaemonHomeMounts(stateDir: string): Promise<void> {
   }
 }
 
+/**
+ * Agents import the SDK's one-file main entry (sdk/dist/bundle/index.js), which `pnpm build` makes
+ * after `tsc -b` from the SDK's and proto's compiled output. After a change to sdk/ or proto/ and a
+ * plain `npx tsc -b`, it is stale: agents would run the old SDK. Fail loudly instead.
+ */
+async function assertSdkBundleFresh(): Promise<void> {
+  const bundle = join(ROOT, 'sdk', 'dist', 'bundle', 'index.js');
+  const bundleMs = (await stat(bundle).catch(() => null))?.mtimeMs;
+  for (const pkg of ['sdk', 'proto']) {
+    const compiledMs = (await stat(join(ROOT, pkg, 'dist', '.tsbuildinfo')).catch(() => null))?.mtimeMs ?? 0;
+    if (bundleMs === undefined || compiledMs > bundleMs) {
+      throw new Error(`${bundle} is missing or older than ${pkg}'s compiled code: run \`pnpm build\` (or \`node sdk/scripts/bundle.mjs\` after \`npx tsc -b\`)`);
+    }
+  }
+}
+
 /** Starts the built daemon on a config and waits for 'supervisor ready'. Cleans up after the test. */
 export async function startDaemon(
   config: DaemonConfigInput,
   opts: { waitReady?: boolean; reuseDir?: string; extraArgs?: string[] } = {},
 ): Promise<RunningDaemon> {
+  await assertSdkBundleFresh();
   const dir = opts.reuseDir ?? (await tmpDir());
   const configPath = join(dir, 'eosd.json');
   await writeFile(
