@@ -40,6 +40,19 @@ export async function copyFixture(dir, name, files = {}) {
 export const IS_ROOT = process.getuid?.() === 0;
 
 /**
+ * The environment eosd gives agent-host (supervisor/src/agent/agent-sandbox.ts, less HOME), for
+ * the bare-node baselines: node reads some variables at start (NODE_EXTRA_CA_CERTS costs about 33 ms
+ * per start on the project's machine, where it is set), and an agent never gets them, so a
+ * baseline spawned with the bench's own environment would measure a slower node than the agent runs.
+ */
+export const AGENT_ENV = Object.freeze({ PATH: '/usr/bin:/bin', LANG: 'C.UTF-8' });
+
+/** Names of the NODE_* variables in the bench's environment (which agents do not get). */
+export function inheritedNodeVars() {
+  return Object.keys(process.env).filter((k) => k.startsWith('NODE_'));
+}
+
+/**
  * Runs eosd on `config` (agents, bus...; dirs are filled in). Not in dev mode when root, so the
  * agents run under their own uids as in production. `extraEnv` adds to the daemon's environment
  * (e.g. NODE_OPTIONS for profiling).

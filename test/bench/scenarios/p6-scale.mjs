@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fixture, packagesDir, startDaemon } from '../lib/daemon.mjs';
+import { AGENT_ENV, fixture, packagesDir, startDaemon } from '../lib/daemon.mjs';
 import { sleep, treePssBytes } from '../lib/procs.mjs';
 import { quantile, summary } from '../lib/stats.mjs';
 
@@ -34,7 +34,7 @@ async function barePss(n) {
   const kids = [];
   try {
     for (let i = 0; i < n; i++) {
-      kids.push(spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e9)'], { stdio: 'ignore' }));
+      kids.push(spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e9)'], { stdio: 'ignore', env: AGENT_ENV }));
     }
     await sleep(1_500 + n * 10);
     const pss = [];
