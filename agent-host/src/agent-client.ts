@@ -45,9 +45,9 @@ class MessageReader {
     this.#max = max;
   }
 
-  /** Bytes of an unfinished message: at the end of a call, a truncated message. */
-  get pending(): number {
-    return this.#size;
+  /** Whether an unfinished message (or its header) is buffered: at the end of a call, a truncated message. */
+  get partial(): boolean {
+    return this.#size > 0 || this.#need >= 0;
   }
 
   /**
@@ -145,7 +145,13 @@ function statusMessage(raw: string | undefined): string {
  * messages, reads the status from the trailers (or from the headers of a trailers-only response)
  * and reports the end exactly once, as an `EosError` built from `eos-error-code` and the status.
  */
-function followCall<T>(stream: ClientHttp2Stream, max: number, deserialize: (b: Buffer) => T, onMessage: (message: T) => void, onEnd: EndHandler): void {
+function followCall<T>(
+  stream: ClientHttp2Stream,
+  max: number,
+  deserialize: (b: Buffer) => T,
+  onMessage: (message: T) => void,
+  onEnd: EndHandler,
+): (err: EosError) => void {
   const reader = new MessageReader(max);
   let status: number | undefined;
   let message = '';
@@ -161,7 +167,7 @@ function followCall<T>(stream: ClientHttp2Stream, max: number, deserialize: (b: 
   const readStatus = (headers: IncomingHttpHeaders): void => {
     const raw = header(headers, 'grpc-status');
     if (raw !== undefined) {
-      const n = Number(raw);
+      const n = raw === '' ? Number.NaN : Number(raw);
       status = Number.isInteger(n) && n >= 0 ? n : GRPC_STATUS.UNKNOWN;
       message = statusMessage(header(headers, 'grpc-message'));
       eosCode = header(headers, ERROR_CODE_METADATA_KEY);
@@ -187,16 +193,20 @@ function followCall<T>(stream: ClientHttp2Stream, max: number, deserialize: (b: 
     if (failure !== undefined) {
       return;
     }
-    // Decoded first, handed over after: an exception of the handler is the handler's, not a bad message.
+    // Decoded first, handed over after: an exception of the handler is the handler's, not a bad
+    // message. Messages before a bad one are delivered, whichever chunk they came in.
     const decoded: T[] = [];
+    let bad: EosError | undefined;
     try {
       reader.push(chunk, (message) => decoded.push(deserialize(message)));
     } catch (err) {
-      fail(err instanceof EosError ? err : new EosError('EOS_INTERNAL', 'a message from the supervisor could not be decoded', { cause: err }));
-      return;
+      bad = err instanceof EosError ? err : new EosError('EOS_INTERNAL', 'a message from the supervisor could not be decoded', { cause: err });
     }
     for (const message of decoded) {
       onMessage(message);
+    }
+    if (bad !== undefined) {
+      fail(bad);
     }
   });
   stream.on('error', (err) => {
@@ -209,7 +219,11 @@ function followCall<T>(stream: ClientHttp2Stream, max: number, deserialize: (b: 
     ended = true;
     if (failure !== undefined) {
       onEnd(failure);
-    } else if (status === GRPC_STATUS.OK && reader.pending === 0) {
+    } else if (status === GRPC_STATUS.OK && !readEnded) {
+      // Closed (connection lost, stream destroyed) with messages possibly still unread, e.g.
+      // while paused: not a clean end, whatever status the trailers carried.
+      onEnd(new EosError('EOS_UNAVAILABLE', 'the connection to the supervisor closed before every message was read'));
+    } else if (status === GRPC_STATUS.OK && !reader.partial) {
       onEnd(undefined);
     } else if (status === GRPC_STATUS.OK) {
       onEnd(new EosError('EOS_INTERNAL', 'the call ended inside a message'));
@@ -231,6 +245,7 @@ function followCall<T>(stream: ClientHttp2Stream, max: number, deserialize: (b: 
     }
   });
   stream.on('close', () => settle(false));
+  return fail;
 }
 
 /** What a {@link AgentClient} is built from. */
@@ -254,7 +269,8 @@ export class AgentClient {
   readonly #max: number;
   #session: ClientHttp2Session | undefined;
   #sessionError: Error | undefined;
-  #active = 0;
+  /** Calls open per connection: a connection keeps the process alive only while it has one. */
+  readonly #calls = new WeakMap<ClientHttp2Session, number>();
   #closed = false;
 
   constructor(opts: AgentClientOptions) {
@@ -275,11 +291,12 @@ export class AgentClient {
         reject(new EosError('EOS_INVALID_ARGUMENT', `the ${path} request could not be encoded`, { cause: err }));
         return;
       }
-      const stream = this.#open(path, timeoutMs);
-      if (stream instanceof EosError) {
-        reject(stream);
+      const opened = this.#open(path, timeoutMs);
+      if (opened instanceof EosError) {
+        reject(opened);
         return;
       }
+      const { stream, session } = opened;
       const timer = setTimeout(() => {
         deadlineErr = new EosError('EOS_UNAVAILABLE', `${path}: no answer from the supervisor within ${timeoutMs} ms`);
         stream.close(constants.NGHTTP2_CANCEL);
@@ -297,7 +314,7 @@ export class AgentClient {
         },
         (err) => {
           clearTimeout(timer);
-          this.#release();
+          this.#release(session);
           if (deadlineErr !== undefined) {
             reject(deadlineErr);
           } else if (err !== undefined) {
@@ -323,19 +340,32 @@ export class AgentClient {
       queueMicrotask(() => handlers.onEnd(opened));
       return { write: () => false, end: () => undefined, pause: () => undefined, resume: () => undefined };
     }
-    const stream = opened;
-    followCall(
+    const { stream, session } = opened;
+    const fail = followCall(
       stream,
       this.#max,
       deserialize,
       handlers.onMessage,
       (err) => {
-        this.#release();
+        this.#release(session);
         handlers.onEnd(err);
       },
     );
     return {
-      write: (message) => (stream.writable ? stream.write(framed(serialize(message))) : false),
+      write: (message) => {
+        if (!stream.writable) {
+          return false;
+        }
+        let bytes: Buffer;
+        try {
+          bytes = framed(serialize(message));
+        } catch (err) {
+          // As grpc-js did: a frame that cannot be encoded ends the stream, reported through onEnd.
+          fail(new EosError('EOS_INTERNAL', `a ${path} message could not be encoded`, { cause: err }));
+          return false;
+        }
+        return stream.write(bytes);
+      },
       end: () => {
         if (stream.writable) {
           stream.end();
@@ -379,7 +409,7 @@ export class AgentClient {
     return session;
   }
 
-  #open(path: string, timeoutMs: number | undefined): ClientHttp2Stream | EosError {
+  #open(path: string, timeoutMs: number | undefined): { stream: ClientHttp2Stream; session: ClientHttp2Session } | EosError {
     if (this.#closed) {
       return new EosError('EOS_UNAVAILABLE', 'the client is closed');
     }
@@ -395,21 +425,26 @@ export class AgentClient {
       headers['grpc-timeout'] = `${Math.max(1, Math.ceil(timeoutMs))}m`;
     }
     let stream: ClientHttp2Stream;
+    let session: ClientHttp2Session;
     try {
-      const session = this.#connection();
+      session = this.#connection();
       stream = session.request(headers);
     } catch (err) {
       return new EosError('EOS_UNAVAILABLE', `cannot reach the supervisor: ${(err as Error).message}`, { cause: this.#sessionError ?? err });
     }
-    if (this.#active++ === 0) {
-      this.#session?.ref();
+    const calls = (this.#calls.get(session) ?? 0) + 1;
+    this.#calls.set(session, calls);
+    if (calls === 1) {
+      session.ref();
     }
-    return stream;
+    return { stream, session };
   }
 
-  #release(): void {
-    if (--this.#active === 0) {
-      this.#session?.unref();
+  #release(session: ClientHttp2Session): void {
+    const calls = (this.#calls.get(session) ?? 1) - 1;
+    this.#calls.set(session, calls);
+    if (calls === 0 && !session.destroyed) {
+      session.unref();
     }
   }
 }

@@ -40,8 +40,7 @@ async function grpcServer(handlers: Handlers): Promise<string> {
   return (await grpcServerWithStop(handlers)).socket;
 }
 
-async function grpcServerWithStop(handlers: Handlers): Promise<{ socket: string; stop: () => void }> {
-  const socket = join(dir, `g${++n}.sock`);
+async function grpcServerWithStop(handlers: Handlers, socket = join(dir, `g${++n}.sock`)): Promise<{ socket: string; stop: () => void }> {
   const server = new Server();
   const service = agentPackageDefinition()['eos.agent.v1.AgentService'];
   if (service === undefined) {
@@ -237,6 +236,15 @@ describe('AgentClient unary calls', () => {
           case 8:
             answer(stream, good, {});
             break;
+          case 9: {
+            // A whole message, then a lone header announcing 9 bytes that never come, then OK.
+            const lone = Buffer.from([0, 0, 0, 0, 9]);
+            answer(stream, Buffer.concat([good, lone]), { 'grpc-status': '0' });
+            break;
+          }
+          case 10:
+            answer(stream, good, { 'grpc-status': '' });
+            break;
           default:
             answer(stream, good, { 'grpc-status': '0' });
         }
@@ -252,6 +260,8 @@ describe('AgentClient unary calls', () => {
     expect(await call(6)).toMatchObject({ code: 'EOS_UNAVAILABLE', message: expect.stringMatching(/HTTP status 503/) });
     expect(await call(7)).toMatchObject({ code: 'EOS_PERMISSION_DENIED', message: 'café % denied' });
     expect(await call(8)).toMatchObject({ code: 'EOS_INTERNAL', message: expect.stringMatching(/without a gRPC status/) });
+    expect(await call(9)).toMatchObject({ code: 'EOS_INTERNAL', message: expect.stringMatching(/inside a message/) });
+    expect(await call(10)).toMatchObject({ code: 'EOS_INTERNAL', message: expect.stringMatching(/gRPC status 2/) });
     // The connection survived all of it.
     expect((await hello(c)).agentId).toBe('a');
   });
@@ -322,7 +332,7 @@ describe('AgentClient streams', () => {
     expect(never.stream.write({ ready: { auth } })).toBe(false);
   });
 
-  it('ends with EOS_INTERNAL on a frame that does not decode, and delivers none after it', async () => {
+  it('ends with EOS_INTERNAL on a frame that does not decode, delivering the ones before it and none after', async () => {
     const socket = await rawServer((stream) => {
       stream.resume();
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
@@ -334,7 +344,72 @@ describe('AgentClient streams', () => {
     const frames: agentV1.SessionResponse__Output[] = [];
     const { ended } = session(client(socket), (f) => frames.push(f));
     expect(await ended).toMatchObject({ code: 'EOS_INTERNAL', message: expect.stringMatching(/could not be decoded/) });
-    expect(frames.map((f) => f.shutdown?.graceMs)).toEqual([]);
+    expect(frames.map((f) => f.shutdown?.graceMs)).toEqual([5]);
+  });
+
+  it('reads messages split over one-byte DATA frames and empty messages between others', async () => {
+    const socket = await rawServer((stream) => {
+      stream.resume();
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+      const bytes = Buffer.concat([
+        grpcFrame(Buffer.from([0x22, 0x02, 0x08, 0x05])), // shutdown { graceMs: 5 }
+        grpcFrame(Buffer.alloc(0)), // SessionResponse {}: zero bytes
+        grpcFrame(Buffer.from([0x22, 0x02, 0x08, 0x06])),
+      ]);
+      let i = 0;
+      const next = (): void => {
+        if (i === bytes.length) {
+          stream.end();
+          return;
+        }
+        stream.write(bytes.subarray(i, ++i), () => setImmediate(next));
+      };
+      next();
+    });
+    const frames: agentV1.SessionResponse__Output[] = [];
+    const { ended } = session(client(socket), (f) => frames.push(f));
+    expect(await ended).toBeUndefined();
+    expect(frames.map((f) => f.frame ?? 'empty')).toEqual(['shutdown', 'empty', 'shutdown']);
+    expect(frames.map((f) => f.shutdown?.graceMs)).toEqual([5, undefined, 6]);
+  });
+
+  it('reports a lost connection, not a clean end, when it closes while read messages wait behind pause()', async () => {
+    const socket = await rawServer((stream) => {
+      stream.resume();
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+      const frame = (n: number): Buffer => grpcFrame(Buffer.from([0x22, 0x02, 0x08, n]));
+      stream.write(frame(1));
+      setTimeout(() => {
+        stream.end(Buffer.concat([frame(2), frame(3), frame(4), frame(5)]));
+        // The status OK has gone out with the trailers; the connection then drops before the
+        // paused client read frames 2-5.
+        setTimeout(() => stream.session?.destroy(), 100);
+      }, 50);
+    });
+    const seen: number[] = [];
+    const c = client(socket);
+    const s = session(c, (f) => {
+      seen.push(f.shutdown?.graceMs ?? -1);
+      s.stream.pause();
+    });
+    expect(await s.ended).toMatchObject({ code: 'EOS_UNAVAILABLE', message: expect.stringMatching(/before every message was read/) });
+    expect(seen).toEqual([1]);
+  });
+
+  it('connects again after the connection drops: the next call reaches a new server on the same socket', async () => {
+    const socket = join(dir, `re${++n}.sock`);
+    const serve = (agentId: string): Promise<{ socket: string; stop: () => void }> =>
+      grpcServerWithStop({ Hello: (_call: unknown, cb: sendUnaryData<agentV1.HelloResponse>) => cb(null, { agentId }) }, socket);
+    const first = await serve('first');
+    const c = client(socket);
+    expect((await hello(c)).agentId).toBe('first');
+    first.stop();
+    await expect.poll(() => hello(c, 1_000).then(() => 'answered', (e: unknown) => (e as EosError).code)).toBe('EOS_UNAVAILABLE');
+    rmSync(socket, { force: true });
+    await serve('second');
+    expect((await hello(c)).agentId).toBe('second');
   });
 
   it('pause() stops reading: the server is held back by HTTP/2 flow control until resume()', async () => {
