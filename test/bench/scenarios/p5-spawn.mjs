@@ -9,30 +9,38 @@ export const title = 'spawn -> ready (StartAgent round trip), sandbox as eosd ap
 
 const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
 
+/** Times `node -e 0` spawn -> exit from a fresh, small node process; the first `warmup` are dropped. */
+async function bareSpawns(n, warmup, withInherited) {
+  const script = `
+    const { spawnSync } = require('node:child_process');
+    const env = JSON.parse(process.argv[1]);
+    const time = (e) => { const t0 = process.hrtime.bigint(); spawnSync(process.execPath, ['-e', '0'], { stdio: 'ignore', env: e }); return Number(process.hrtime.bigint() - t0) / 1e6; };
+    const out = { bare: [], bareInherited: [] };
+    for (let i = 0; i < ${n + warmup}; i++) {
+      const clean = time(env);
+      const inherited = ${withInherited} ? time(process.env) : undefined;
+      if (i >= ${warmup}) { out.bare.push(clean); if (inherited !== undefined) out.bareInherited.push(inherited); }
+    }
+    process.stdout.write(JSON.stringify(out));`;
+  const child = spawn(process.execPath, ['-e', script, JSON.stringify(AGENT_ENV)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let text = '';
+  child.stdout.setEncoding('utf8').on('data', (c) => (text += c));
+  const [code] = await once(child, 'exit');
+  if (code !== 0) {
+    throw new Error(`baseline spawner exited ${code}`);
+  }
+  return JSON.parse(text);
+}
+
 export async function run(opts) {
   const n = opts.spawns;
   const warmup = 2;
   // The baseline node gets the agent's environment; the bench's own environment is timed alongside,
-  // interleaved, when it holds NODE_* variables (they change what node does at start).
+  // interleaved, when it holds NODE_* variables (they change what node does at start). Both are
+  // spawned by a small node process of their own: a fork costs more from a parent with a large heap,
+  // and this runner's grows over a full run (P5 after P1-P4 measured a 35 ms baseline, alone 22 ms).
   const nodeVars = inheritedNodeVars();
-  const bare = [];
-  const bareInherited = [];
-  const spawnBare = async (env) => {
-    const t0 = process.hrtime.bigint();
-    const child = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore', env });
-    await once(child, 'exit');
-    return ms(t0);
-  };
-  for (let i = 0; i < n + warmup; i++) {
-    const clean = await spawnBare(AGENT_ENV);
-    const inherited = nodeVars.length > 0 ? await spawnBare(process.env) : undefined;
-    if (i >= warmup) {
-      bare.push(clean);
-      if (inherited !== undefined) {
-        bareInherited.push(inherited);
-      }
-    }
-  }
+  const { bare, bareInherited } = await bareSpawns(n, warmup, nodeVars.length > 0);
   const daemon = await startDaemon({
     agents: [{ id: 'bench-idle', package: fixture('bench-idle'), tier: 'low', autostart: false, stopGraceMs: 2_000 }],
   });
