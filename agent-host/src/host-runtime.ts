@@ -22,7 +22,6 @@ import type { CallSigner } from './call-signer.js';
 import type { HostLogger } from './host-log.js';
 
 type Session = ClientStream<agentV1.SessionRequest>;
-type Client = AgentClient;
 
 const SESSION_PATH = '/eos.agent.v1.AgentService/Session';
 const decodeFrame = decodeSessionResponse as (bytes: Buffer) => agentV1.SessionResponse__Output;
@@ -80,7 +79,7 @@ function encodeJson(value: unknown, what: string): Buffer {
 export interface HostRuntimeOptions {
   agentId: string;
   manifest: AgentManifest;
-  client: Client;
+  client: AgentClient;
   signer: CallSigner;
   log: HostLogger;
   /** Called when the supervisor asks the agent to stop. */
@@ -96,7 +95,7 @@ export interface HostRuntimeOptions {
 export class HostRuntime implements AgentRuntime {
   readonly agentId: string;
   readonly manifest: AgentManifest;
-  readonly #client: Client;
+  readonly #client: AgentClient;
   readonly #signer: CallSigner;
   readonly #log: HostLogger;
   readonly #opts: HostRuntimeOptions;
