@@ -1,27 +1,9 @@
-import { EosError, isErrorCode, type ErrorCode } from './errors.js';
+import { EosError, GRPC_STATUS, isErrorCode, type ErrorCode } from './errors.js';
+
+export { GRPC_STATUS };
 
 /** Metadata key that carries the `EOS_*` code next to the gRPC status. */
 export const ERROR_CODE_METADATA_KEY = 'eos-error-code';
-
-/**
- * gRPC status numbers used by clients of the agent socket. Fixed by the gRPC protocol (grpc-js's
- * `status` enum holds the same, checked by a unit test); spelled out so that agent-host, which
- * speaks gRPC without grpc-js, does not load it for them.
- */
-export const GRPC_STATUS = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  UNAUTHENTICATED: 16,
-} as const;
 
 /** The error code of a status whose call carried no `eos-error-code` (e.g. the transport failed). */
 const STATUS_FALLBACK: Readonly<Partial<Record<number, ErrorCode>>> = {

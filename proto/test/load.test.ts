@@ -2,7 +2,7 @@ import { status } from '@grpc/grpc-js';
 import { loadSync, type MessageTypeDefinition, type Options, type ServiceDefinition as LoaderServiceDefinition } from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CODES } from '../src/errors.js';
+import { ERROR_CODES, GRPC_STATUS } from '../src/errors.js';
 import {
   AGENT_PROTO_FILE,
   agentPackageDefinition,
@@ -102,5 +102,8 @@ describe('error codes', () => {
     expect(ERROR_CODES.EOS_VAULT_CORRUPT.grpc).toBe(status.DATA_LOSS);
     expect(ERROR_CODES.EOS_AGENT_FAILED.grpc).toBe(status.UNKNOWN);
     expect(ERROR_CODES.EOS_UNAUTHENTICATED.grpc).toBe(status.UNAUTHENTICATED);
+    for (const [name, n] of Object.entries(GRPC_STATUS)) {
+      expect(n, name).toBe(status[name as keyof typeof status]);
+    }
   });
 });
