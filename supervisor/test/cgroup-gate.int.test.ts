@@ -36,6 +36,29 @@ const logger = pino({ level: 'silent' });
 const UID = 62700 + (process.pid % 50);
 const MiB = 1 << 20;
 
+/** A gated, bwrap-less sandbox command for `argv`, with `home` as its home. */
+async function gatedCommand(
+  who: Pick<Parameters<typeof buildSandboxCommand>[0], 'mode' | 'tools' | 'uid' | 'gid'>,
+  argv: string[],
+  home: string,
+): Promise<ReturnType<typeof buildSandboxCommand>> {
+  return buildSandboxCommand({
+    ...who,
+    cgroupProcsFiles: [],
+    cgroupGate: true,
+    runtime: await detectNodeRuntime(),
+    readOnlyPaths: [],
+    home: { host: home },
+    socketDir: null,
+    tmpfsSizeBytes: 16 * MiB,
+    seccomp: false,
+    statusFd: false,
+    keepFds: [3],
+    env: { PATH: '/usr/bin:/bin' },
+    program: { kind: 'exec', argv },
+  });
+}
+
 /** The cgroup path per hierarchy line of /proc/<pid>/cgroup (`id:controllers:path`), e.g. `memory` → `/eosd-x/a`. */
 function cgroupPaths(text: string): Map<string, string> {
   const out = new Map<string, string>();
@@ -113,24 +136,7 @@ describe.skipIf(missing.length > 0)(`cgroup gate${skipReason ? ` (skipped: ${ski
       await cg.kill();
       await cg.remove();
     });
-    const cmd = buildSandboxCommand({
-      mode: 'uid-only',
-      tools: { sh: '/bin/sh', setpriv: '/usr/bin/setpriv', bwrap: null },
-      uid: UID,
-      gid: UID,
-      cgroupProcsFiles: [],
-      cgroupGate: true,
-      runtime: await detectNodeRuntime(),
-      readOnlyPaths: [],
-      home: { host: base },
-      socketDir: null,
-      tmpfsSizeBytes: 16 * MiB,
-      seccomp: false,
-      statusFd: false,
-      keepFds: [3],
-      env: { PATH: '/usr/bin:/bin' },
-      program: { kind: 'exec', argv: ['/bin/cat', '/proc/self/cgroup'] },
-    });
+    const cmd = await gatedCommand({ mode: 'uid-only', tools: { sh: '/bin/sh', setpriv: '/usr/bin/setpriv', bwrap: null }, uid: UID, gid: UID }, ['/bin/cat', '/proc/self/cgroup'], base);
     const gateFd = cmd.fds.gate;
     expect(gateFd).not.toBeNull();
     const stdio: ('ignore' | 'pipe')[] = Array.from({ length: cmd.stdioLength }, () => 'ignore');
@@ -159,24 +165,7 @@ describe.skipIf(missing.length > 0)(`cgroup gate${skipReason ? ` (skipped: ${ski
 
   it('exits 111 without running anything when the gate closes without the word (failed admission)', async () => {
     const marker = join(base, 'ran');
-    const cmd = buildSandboxCommand({
-      mode: 'process',
-      tools: { sh: '/bin/sh', setpriv: null, bwrap: null },
-      uid: 0,
-      gid: 0,
-      cgroupProcsFiles: [],
-      cgroupGate: true,
-      runtime: await detectNodeRuntime(),
-      readOnlyPaths: [],
-      home: { host: base },
-      socketDir: null,
-      tmpfsSizeBytes: 16 * MiB,
-      seccomp: false,
-      statusFd: false,
-      keepFds: [3],
-      env: { PATH: '/usr/bin:/bin' },
-      program: { kind: 'exec', argv: ['/usr/bin/touch', marker] },
-    });
+    const cmd = await gatedCommand({ mode: 'process', tools: { sh: '/bin/sh', setpriv: null, bwrap: null }, uid: 0, gid: 0 }, ['/usr/bin/touch', marker], base);
     for (const word of [null, 'nope\n']) {
       const stdio: ('ignore' | 'pipe')[] = Array.from({ length: cmd.stdioLength }, () => 'ignore');
       stdio[cmd.fds.gate as number] = 'pipe';
